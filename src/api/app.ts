@@ -1,0 +1,93 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { LIMITS } from "../contracts/limits";
+import { log } from "../observability/log";
+import { DOCS_HTML } from "./docs";
+import { requireApiKey } from "./middleware/auth";
+import { requestContext } from "./middleware/request-context";
+import { ApiError, problemResponse } from "./problem";
+import { catalogRoutes } from "./routes/catalog";
+import { runRoutes } from "./routes/runs";
+import type { AppEnv } from "./types";
+import { validationHook } from "./validation";
+
+export const API_BASE = "/api/v1";
+
+/** Does `path` match a route pattern such as `/api/v1/runs/:run_id`? */
+function matches(pattern: string, path: string): boolean {
+  const a = pattern.split("/");
+  const b = path.split("/");
+  return a.length === b.length && a.every((seg, i) => seg.startsWith(":") || seg === "*" || seg === b[i]);
+}
+
+/** Builds the Hono app: middleware, routes, the OpenAPI document and one error handler. */
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use("*", requestContext);
+  app.use(
+    `${API_BASE}/*`,
+    bodyLimit({
+      maxSize: LIMITS.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, `Request body must be at most ${LIMITS.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+  app.use(`${API_BASE}/runs/*`, requireApiKey);
+  app.use(`${API_BASE}/runs`, requireApiKey);
+  app.use(`${API_BASE}/runs`, async (c, next) => {
+    const type = c.req.header("Content-Type") ?? "";
+    if (c.req.method === "POST" && !type.toLowerCase().startsWith("application/json")) {
+      throw new ApiError(415, "Request body must be JSON (Content-Type: application/json)");
+    }
+    await next();
+  });
+
+  app.route(API_BASE, runRoutes);
+  app.route(API_BASE, catalogRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key. Locally (ENVIRONMENT=development) the key crane-dev-key works.",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Crane API",
+      version: "1.0.0",
+      description: "Crane runs prompts as plans of tool calls, durably and in parallel, on Cloudflare Workers.",
+    },
+  });
+  app.get("/docs", (c) => c.html(DOCS_HTML));
+
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    const allowed = [
+      ...new Set(app.routes.filter((r) => r.method !== "ALL" && matches(r.path, path)).map((r) => r.method)),
+    ];
+    if (allowed.length > 0) {
+      return problemResponse(405, `Method ${c.req.method} is not allowed on ${path}`, {
+        headers: { Allow: allowed.join(", ") },
+      });
+    }
+    return problemResponse(404, `No route for ${c.req.method} ${path}`);
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return problemResponse(err.status, err.detail, err.extra, new URL(c.req.url).pathname);
+    if (err instanceof HTTPException && err.status < 500) {
+      const detail = err.status === 400 ? "Request body is not valid JSON" : err.message;
+      return problemResponse(err.status, detail);
+    }
+    log("error", "unhandled error", {
+      request_id: c.get("requestId"),
+      error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err),
+    });
+    return problemResponse(500, "Internal error; quote the X-Request-Id header when reporting it");
+  });
+
+  return app;
+}

@@ -1,0 +1,33 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../types";
+
+const MAX_REQUEST_ID = 128;
+const isPrintable = (s: string) => [...s].every((ch) => ch >= "!" && ch <= "~");
+const isHex = (s: string, len: number) => s.length === len && [...s].every((ch) => "0123456789abcdef".includes(ch));
+
+/** The trace id of a W3C `traceparent` header (`00-<trace id>-<span id>-<flags>`), if valid. */
+export function traceIdFrom(header: string | undefined): string | null {
+  const parts = header?.trim().split("-");
+  if (parts?.length !== 4) return null;
+  const [version, trace, span, flags] = parts as [string, string, string, string];
+  if (!isHex(version, 2) || version === "ff" || !isHex(span, 16) || !isHex(flags, 2)) return null;
+  if (!isHex(trace, 32) || trace === "0".repeat(32)) return null;
+  return trace;
+}
+
+const randomHex = (bytes: number) =>
+  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+/**
+ * Gives every request an id (the client's `X-Request-Id` when it is sane) and a trace id (from
+ * `traceparent`, or a new one), and echoes the request id on every response, errors included.
+ */
+export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
+  const given = c.req.header("X-Request-Id");
+  const requestId = given && given.length <= MAX_REQUEST_ID && isPrintable(given) ? given : crypto.randomUUID();
+  c.set("requestId", requestId);
+  c.set("traceId", traceIdFrom(c.req.header("traceparent")) ?? randomHex(16));
+  await next();
+  // A 101 response's headers are fixed once the socket is handed over.
+  if (c.res.status !== 101) c.res.headers.set("X-Request-Id", requestId);
+});

@@ -1,0 +1,182 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import { problemSchema } from "../../contracts/common";
+import type { Plan } from "../../contracts/plan";
+import {
+  createRunBodySchema,
+  eventsQuerySchema,
+  runEventSchema,
+  runIdParamSchema,
+  runSchema,
+} from "../../contracts/run";
+import { PlanValidationError, validatePlan } from "../../plan/validate";
+import { runStub } from "../../run/stub";
+import { defaultRegistry } from "../../tools/registry";
+import { uuidv7 } from "../ids";
+import { ApiError } from "../problem";
+import type { AppEnv } from "../types";
+import { summarize, validationHook } from "../validation";
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: problemSchema } },
+});
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const security = [{ bearer: [] }];
+
+const createRun = createRoute({
+  method: "post",
+  path: "/runs",
+  summary: "Create a run: plan the prompt (or take an explicit plan) and start executing it",
+  security,
+  request: { body: { required: true, content: { "application/json": { schema: createRunBodySchema } } } },
+  responses: {
+    201: { ...json(runSchema, "The run, planned and started"), headers: { Location: { schema: { type: "string" } } } },
+    400: problem("Malformed JSON"),
+    401: problem("Missing or unknown API key"),
+    413: problem("Body too large"),
+    415: problem("Body is not JSON"),
+    422: problem("The body or the explicit plan is invalid"),
+  },
+});
+
+const getRun = createRoute({
+  method: "get",
+  path: "/runs/{run_id}",
+  summary: "Get a run with its plan and execution log",
+  security,
+  request: { params: runIdParamSchema },
+  responses: { 200: json(runSchema, "The run"), 401: problem("Unauthorized"), 404: problem("No such run") },
+});
+
+const getEvents = createRoute({
+  method: "get",
+  path: "/runs/{run_id}/events",
+  summary: "The run's append-only event log, in order",
+  security,
+  request: { params: runIdParamSchema, query: eventsQuerySchema },
+  responses: {
+    200: json(z.array(runEventSchema), "Events with seq > after"),
+    400: problem("Bad query parameter"),
+    401: problem("Unauthorized"),
+    404: problem("No such run"),
+  },
+});
+
+const cancelRun = createRoute({
+  method: "post",
+  path: "/runs/{run_id}/cancel",
+  summary: "Cancel a run that has not finished",
+  security,
+  request: { params: runIdParamSchema },
+  responses: {
+    200: json(runSchema, "The cancelled run"),
+    401: problem("Unauthorized"),
+    404: problem("No such run"),
+    409: problem("The run already finished"),
+  },
+});
+
+const liveQuerySchema = z.object({
+  after: z.coerce
+    .number({ error: "after must be an integer ≥ 0" })
+    .int("after must be an integer ≥ 0")
+    .min(0, "after must be an integer ≥ 0")
+    .optional(),
+});
+
+const liveRun = createRoute({
+  method: "get",
+  path: "/runs/{run_id}/live",
+  summary: "WebSocket: a snapshot, then every event of the run in order (API.md, Live updates)",
+  description:
+    "Upgrade with `Upgrade: websocket`. Browsers may authenticate with the subprotocol `bearer.<key>` next to `crane.v1`. " +
+    "The server sends `{type:'snapshot', run, seq}`, then the events after `after` (when given), then each new event as " +
+    "`{type:'event', event}`; it closes with 1000 after the run's terminal event.",
+  security,
+  request: { params: runIdParamSchema, query: liveQuerySchema },
+  responses: {
+    101: { description: "Switching Protocols: the live stream" },
+    400: problem("Bad query parameter"),
+    401: problem("Unauthorized"),
+    404: problem("No such run"),
+    426: problem("Not a WebSocket upgrade"),
+    429: problem("Too many live connections to this run"),
+  },
+});
+
+const notFound = (runId: string) => new ApiError(404, `Run '${runId}' not found`);
+
+export const runRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+runRoutes.openapi(createRun, async (c) => {
+  const body = c.req.valid("json");
+  const tenant = c.get("tenant");
+  let plan: Plan | null = null;
+  if (body.plan) {
+    try {
+      plan = validatePlan(body.plan, defaultRegistry, {
+        planId: crypto.randomUUID(),
+        planner: "explicit",
+        finalGoal: body.plan.final_goal ?? body.prompt,
+        pathPrefix: "plan",
+      });
+    } catch (err) {
+      if (!(err instanceof PlanValidationError)) throw err;
+      throw new ApiError(422, summarize("plan", err.issues), { errors: err.issues, type: "invalid-plan" });
+    }
+  }
+  const runId = uuidv7();
+  const run = await runStub(c.env, tenant, runId).create({
+    runId,
+    tenant,
+    prompt: body.prompt,
+    planner: body.planner,
+    options: body.options,
+    plan,
+    traceId: c.get("traceId"),
+  });
+  return c.json(run, 201, { Location: `/api/v1/runs/${runId}` });
+});
+
+runRoutes.openapi(getRun, async (c) => {
+  const { run_id } = c.req.valid("param");
+  const run = await runStub(c.env, c.get("tenant"), run_id).get();
+  if (!run) throw notFound(run_id);
+  return c.json(run, 200);
+});
+
+runRoutes.openapi(getEvents, async (c) => {
+  const { run_id } = c.req.valid("param");
+  const { after, limit } = c.req.valid("query");
+  const events = await runStub(c.env, c.get("tenant"), run_id).events(after, limit);
+  if (!events) throw notFound(run_id);
+  return c.json(events, 200);
+});
+
+runRoutes.openapi(cancelRun, async (c) => {
+  const { run_id } = c.req.valid("param");
+  const result = await runStub(c.env, c.get("tenant"), run_id).cancel("Cancelled by request");
+  if (result.outcome === "not_found") throw notFound(run_id);
+  if (result.outcome === "finished") {
+    throw new ApiError(409, `Run '${run_id}' already finished with status ${result.run.status}`);
+  }
+  return c.json(result.run, 200);
+});
+
+runRoutes.openapi(liveRun, async (c) => {
+  const { run_id } = c.req.valid("param");
+  c.req.valid("query");
+  if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiError(426, "This endpoint needs a WebSocket upgrade (Upgrade: websocket)", {
+      headers: { Upgrade: "websocket" },
+    });
+  }
+  const res = await runStub(c.env, c.get("tenant"), run_id).fetch(c.req.raw);
+  if (res.status === 404) throw notFound(run_id);
+  // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
+  return res as any;
+});

@@ -1,0 +1,11 @@
+import type { Env } from "../env";
+
+/** Hono's environment for the API: bindings plus what middleware puts on the context. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    traceId: string;
+    tenant: string;
+  };
+}

@@ -1,0 +1,48 @@
+import { z } from "zod";
+
+export const toolEffectsSchema = z
+  .object({
+    resource: z.string().nullable(),
+    mode: z.enum(["none", "read", "write"]),
+  })
+  .meta({ id: "ToolEffects" });
+export type ToolEffects = z.infer<typeof toolEffectsSchema>;
+
+export const retryPolicySchema = z
+  .object({
+    max_attempts: z.number().int().min(1),
+    base_delay_ms: z.number().int().min(0),
+    factor: z.number().min(1),
+    max_delay_ms: z.number().int().min(0),
+  })
+  .meta({ id: "RetryPolicy" });
+export type RetryPolicy = z.infer<typeof retryPolicySchema>;
+
+export const toolDescriptorSchema = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    input_schema: z.record(z.string(), z.json()),
+    effects: toolEffectsSchema,
+    retry: retryPolicySchema,
+  })
+  .meta({ id: "Tool" });
+export type ToolDescriptor = z.infer<typeof toolDescriptorSchema>;
+
+/** A queue message: one attempt of one step. Parsed with zod at the consumer. */
+export const stepMessageSchema = z.object({
+  run_id: z.string().min(1).max(64),
+  tenant: z.string().min(1).max(64),
+  step_number: z.number().int().min(1),
+  attempt: z.number().int().min(1),
+  trace_id: z.string().max(64).optional(),
+});
+export type StepMessage = z.infer<typeof stepMessageSchema>;
+
+export const healthSchema = z
+  .object({
+    status: z.enum(["healthy", "unhealthy"]),
+    checks: z.record(z.string(), z.object({ status: z.enum(["ok", "error"]), detail: z.string().optional() })),
+  })
+  .meta({ id: "Health" });
+export type Health = z.infer<typeof healthSchema>;

@@ -1,0 +1,13 @@
+import type { StepMessage } from "./contracts/tool";
+
+/** The Worker's bindings and variables (wrangler.toml). */
+export interface Env {
+  /** `development` enables the local default API key and admin token; anything else refuses them. */
+  ENVIRONMENT: string;
+  DB: D1Database;
+  /** One RunCoordinator per run; reach it through `runStub`, which types its RPC methods. */
+  RUNS: DurableObjectNamespace;
+  STEPS: Queue<StepMessage>;
+  /** Admin token for key management (a secret in production). */
+  ADMIN_TOKEN?: string;
+}

@@ -1,0 +1,54 @@
+import type { Json } from "../contracts/common";
+import { LIMITS } from "../contracts/limits";
+import type { AttemptGrant, AttemptOutcome } from "../run/decide";
+import { classifyError, nonRetryable, ToolError } from "../tools/errors";
+import type { ToolRegistry } from "../tools/registry";
+import type { ToolContext } from "../tools/types";
+
+/**
+ * Runs one attempt of a tool under its timeout and turns whatever happens into an outcome.
+ * The timeout aborts `ctx.signal`; a tool that ignores the signal still loses the race.
+ */
+export async function runTool(
+  registry: ToolRegistry,
+  grant: AttemptGrant,
+  ctx: Omit<ToolContext, "signal" | "idempotencyKey">,
+): Promise<AttemptOutcome> {
+  const tool = registry.get(grant.tool_name);
+  if (!tool) {
+    return { ok: false, error: classifyError(nonRetryable(`Unknown tool '${grant.tool_name}'`)) };
+  }
+  const parsed = tool.inputSchema.safeParse(grant.input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    return {
+      ok: false,
+      error: classifyError(nonRetryable(`Invalid input for ${tool.name}: ${where}${issue?.message}`)),
+    };
+  }
+  const signal = AbortSignal.timeout(grant.timeout_ms);
+  const timedOut = new Promise<never>((_, reject) => {
+    signal.addEventListener(
+      "abort",
+      () => reject(new ToolError("Step timed out", { retryable: true, code: "timeout" })),
+      {
+        once: true,
+      },
+    );
+  });
+  try {
+    const output = (await Promise.race([
+      tool.execute(parsed.data, { ...ctx, signal, idempotencyKey: grant.idempotency_key }),
+      timedOut,
+    ])) as Json;
+    const size = new TextEncoder().encode(JSON.stringify(output ?? null)).length;
+    if (size > LIMITS.maxOutputBytes) {
+      throw nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large");
+    }
+    return { ok: true, output: output ?? null };
+  } catch (err) {
+    if (signal.aborted) return { ok: false, error: { message: "Step timed out", retryable: true, code: "timeout" } };
+    return { ok: false, error: classifyError(err) };
+  }
+}

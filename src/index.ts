@@ -1,0 +1,14 @@
+import { createApp } from "./api/app";
+import type { Env } from "./env";
+import { handleStepBatch } from "./executor/consumer";
+
+export { RunCoordinator } from "./run/coordinator";
+
+const app = createApp();
+
+export default {
+  fetch: app.fetch,
+  async queue(batch, env) {
+    await handleStepBatch(batch, env);
+  },
+} satisfies ExportedHandler<Env>;

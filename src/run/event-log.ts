@@ -1,0 +1,66 @@
+import type { Json } from "../contracts/common";
+import type { RunEvent } from "./events";
+
+const SCHEMA_VERSION = 1;
+
+interface EventRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  type: string;
+  at: string;
+  step_number: number | null;
+  attempt: number | null;
+  data: string | null;
+}
+
+function fromRow(row: EventRow): RunEvent {
+  const e: RunEvent = { seq: row.seq, type: row.type as RunEvent["type"], at: row.at };
+  if (row.step_number !== null) e.step_number = row.step_number;
+  if (row.attempt !== null) e.attempt = row.attempt;
+  if (row.data !== null) e.data = JSON.parse(row.data) as Record<string, Json>;
+  return e;
+}
+
+/**
+ * The run's append-only event log in the Durable Object's SQLite storage. Appends happen inside
+ * the coordinator's `transactionSync`, so a command's events land together or not at all.
+ */
+export class EventLog {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS events (
+      seq INTEGER PRIMARY KEY,
+      type TEXT NOT NULL,
+      at TEXT NOT NULL,
+      step_number INTEGER,
+      attempt INTEGER,
+      data TEXT
+    )`);
+    sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", String(SCHEMA_VERSION));
+  }
+
+  /** Events with `seq > after`, oldest first, at most `limit`. */
+  after(after: number, limit = Number.MAX_SAFE_INTEGER): RunEvent[] {
+    return this.sql
+      .exec<EventRow>(
+        "SELECT seq, type, at, step_number, attempt, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        after,
+        limit,
+      )
+      .toArray()
+      .map(fromRow);
+  }
+
+  append(events: readonly RunEvent[]): void {
+    for (const e of events) {
+      this.sql.exec(
+        "INSERT INTO events (seq, type, at, step_number, attempt, data) VALUES (?, ?, ?, ?, ?, ?)",
+        e.seq,
+        e.type,
+        e.at,
+        e.step_number ?? null,
+        e.attempt ?? null,
+        e.data === undefined ? null : JSON.stringify(e.data),
+      );
+    }
+  }
+}

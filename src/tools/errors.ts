@@ -1,0 +1,38 @@
+/**
+ * The error taxonomy that drives retries. A tool throws `ToolError` with `retryable` set by
+ * what a second attempt could change: bad input never gets better, a flaky upstream may.
+ * Anything else a tool throws is treated as transient (retryable).
+ */
+export class ToolError extends Error {
+  readonly retryable: boolean;
+  readonly code: string;
+  constructor(message: string, opts: { retryable: boolean; code?: string; cause?: unknown }) {
+    super(message, { cause: opts.cause });
+    this.name = "ToolError";
+    this.retryable = opts.retryable;
+    this.code = opts.code ?? (opts.retryable ? "transient" : "invalid_input");
+  }
+}
+
+/** A step outcome that must not be retried. */
+export const nonRetryable = (message: string, code = "invalid_input"): ToolError =>
+  new ToolError(message, { retryable: false, code });
+
+/** Shape of a failure as the coordinator records it. */
+export interface FailureInfo {
+  message: string;
+  retryable: boolean;
+  code: string;
+}
+
+/** Classifies anything thrown by a tool into a recorded failure. */
+export function classifyError(err: unknown): FailureInfo {
+  if (err instanceof ToolError) {
+    return { message: err.message, retryable: err.retryable, code: err.code };
+  }
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+    return { message: "Step timed out", retryable: true, code: "timeout" };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { message: message || "Tool failed", retryable: true, code: "transient" };
+}

@@ -1,0 +1,152 @@
+import { and, asc, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { z } from "zod";
+import type { Json } from "../contracts/common";
+import { type TodoRow, todos, toolEffects } from "../store/schema";
+import { nonRetryable } from "./errors";
+import { DEFAULT_RETRY, defineTool, type ToolContext } from "./types";
+
+const todoId = z.string().min(1).max(64);
+
+const inputSchema = z.discriminatedUnion("action", [
+  z.object({ action: z.literal("add"), text: z.string().trim().min(1).max(1000) }).strict(),
+  z.object({ action: z.literal("list") }).strict(),
+  z.object({ action: z.literal("get"), todo_id: todoId }).strict(),
+  z.object({ action: z.literal("complete"), todo_id: todoId }).strict(),
+  z.object({ action: z.literal("delete"), todo_id: todoId }).strict(),
+]);
+type Input = z.infer<typeof inputSchema>;
+
+const toTodo = (row: TodoRow) => ({
+  id: row.id,
+  text: row.text,
+  completed: row.completed,
+  created_at: row.createdAt,
+  completed_at: row.completedAt,
+});
+
+type Db = ReturnType<typeof drizzle>;
+
+async function findTodo(db: Db, tenant: string, id: string): Promise<TodoRow> {
+  const row = await db
+    .select()
+    .from(todos)
+    .where(and(eq(todos.tenant, tenant), eq(todos.id, id)))
+    .get();
+  if (!row) throw nonRetryable(`Todo '${id}' not found`, "not_found");
+  return row;
+}
+
+async function recordedOutcome(db: Db, ctx: ToolContext): Promise<Json | undefined> {
+  const row = await db
+    .select({ output: toolEffects.output })
+    .from(toolEffects)
+    .where(and(eq(toolEffects.tenant, ctx.tenant), eq(toolEffects.idempotencyKey, ctx.idempotencyKey)))
+    .get();
+  return row?.output as Json | undefined;
+}
+
+/**
+ * Applies a mutation exactly once per idempotency key: the effect and its recorded outcome are
+ * one D1 batch (a transaction). A concurrent duplicate loses on the primary key, its batch rolls
+ * back whole, and it answers with the winner's outcome.
+ */
+async function once(
+  db: Db,
+  ctx: ToolContext,
+  output: Json,
+  mutation: Parameters<Db["batch"]>[0][number],
+): Promise<Json> {
+  const record = db.insert(toolEffects).values({
+    tenant: ctx.tenant,
+    idempotencyKey: ctx.idempotencyKey,
+    tool: "todo_store",
+    output,
+    createdAt: new Date().toISOString(),
+  });
+  try {
+    await db.batch([record, mutation]);
+    return output;
+  } catch (err) {
+    const prior = await recordedOutcome(db, ctx);
+    if (prior !== undefined) return prior;
+    throw err;
+  }
+}
+
+async function run(input: Input, ctx: ToolContext): Promise<Json> {
+  const db = drizzle(ctx.env.DB);
+  const { tenant } = ctx;
+  switch (input.action) {
+    case "list": {
+      const rows = await db
+        .select()
+        .from(todos)
+        .where(eq(todos.tenant, tenant))
+        .orderBy(asc(todos.createdAt), asc(todos.id))
+        .all();
+      const completed = rows.filter((r) => r.completed).length;
+      return {
+        todos: rows.map(toTodo),
+        total_count: rows.length,
+        completed_count: completed,
+        pending_count: rows.length - completed,
+      };
+    }
+    case "get":
+      return { todo: toTodo(await findTodo(db, tenant, input.todo_id)) };
+    default:
+      break;
+  }
+
+  const prior = await recordedOutcome(db, ctx);
+  if (prior !== undefined) return prior;
+  const now = new Date().toISOString();
+  switch (input.action) {
+    case "add": {
+      const row: TodoRow = {
+        id: crypto.randomUUID(),
+        tenant,
+        text: input.text,
+        completed: false,
+        createdAt: now,
+        completedAt: null,
+      };
+      return once(db, ctx, { todo: toTodo(row) }, db.insert(todos).values(row));
+    }
+    case "complete": {
+      const row = await findTodo(db, tenant, input.todo_id);
+      const done = { ...row, completed: true, completedAt: row.completedAt ?? now };
+      return once(
+        db,
+        ctx,
+        { todo: toTodo(done) },
+        db
+          .update(todos)
+          .set({ completed: true, completedAt: done.completedAt })
+          .where(and(eq(todos.tenant, tenant), eq(todos.id, row.id))),
+      );
+    }
+    case "delete": {
+      const row = await findTodo(db, tenant, input.todo_id);
+      return once(
+        db,
+        ctx,
+        { deleted: true, todo_id: row.id },
+        db.delete(todos).where(and(eq(todos.tenant, tenant), eq(todos.id, row.id))),
+      );
+    }
+  }
+}
+
+export const todoStoreTool = defineTool({
+  name: "todo_store",
+  description:
+    "A persistent todo list per tenant: add (text), list, get / complete / delete (todo_id). " +
+    "Re-running the same step never repeats its effect.",
+  inputSchema,
+  effects: { resource: "todos", mode: "write" },
+  modeFor: (input) => (input.action === "list" || input.action === "get" ? "read" : "write"),
+  retry: DEFAULT_RETRY,
+  execute: run,
+});
