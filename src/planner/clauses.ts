@@ -286,7 +286,7 @@ export const sleep: ClauseParser = (ws) => {
       ? 1000
       : 0;
   const ms = n * factor;
-  if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) return null;
+  if (factor === 0 || !Number.isInteger(ms) || ms < 0 || ms > 60_000) return null;
   return [{ tool_name: "sleep", tool_input: { ms }, reasoning: `Wait ${ms} ms` }];
 };
 

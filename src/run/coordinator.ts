@@ -11,7 +11,6 @@ import { DEFAULT_RETRY } from "../tools/types";
 import {
   type AttemptGrant,
   type AttemptOutcome,
-  advance,
   type DecideContext,
   nextWake,
   onCancel,
@@ -22,8 +21,9 @@ import {
 import { EventLog } from "./event-log";
 import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
 import { broadcast, closeNormally, LIVE_SUBPROTOCOL, MAX_WATCHERS_PER_RUN, send } from "./live";
-import { apply, initial, isFinished, type RunState, reduce } from "./state";
+import { initial, isFinished, type RunState, reduce } from "./state";
 import type { RunApi } from "./stub";
+import { transition } from "./transition";
 import { toRun } from "./view";
 
 export interface CreateRunCommand {
@@ -38,9 +38,6 @@ export interface CreateRunCommand {
 }
 
 export type CancelResult = { outcome: "not_found" } | { outcome: "finished" | "cancelled"; run: Run };
-
-/** Guards the fixpoint loop in `commit` against a decision bug that never settles. */
-const MAX_ADVANCE_ROUNDS = 1000;
 
 /**
  * One run: its event log, its state (a fold of the log), dispatch of ready steps through the
@@ -77,7 +74,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       },
     };
     const work = initial(created);
-    const events = [created, ...this.decideInto(work, now, (s) => this.planEvents(s, cmd))];
+    const events = [created, ...transition(work, this.decideContext(now), (s) => this.planEvents(s, cmd))];
     this.persist(work, events);
     await this.afterCommit(events);
     return toRun(work);
@@ -193,34 +190,9 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     }
   }
 
-  /** Applies `first`'s events to `work`, then `advance` until the run settles; returns every event. */
-  private decideInto(
-    work: RunState,
-    now: number,
-    first: (s: RunState, ctx: DecideContext) => EventDraft[],
-  ): RunEvent[] {
-    const ctx = this.decideContext(now);
-    const at = new Date(now).toISOString();
-    const events: RunEvent[] = [];
-    const push = (drafts: EventDraft[]) => {
-      for (const d of drafts) {
-        const event: RunEvent = { seq: work.seq + 1, at, ...d };
-        apply(work, event);
-        events.push(event);
-      }
-    };
-    push(first(work, ctx));
-    for (let round = 0; round < MAX_ADVANCE_ROUNDS; round++) {
-      const more = advance(work, ctx);
-      if (more.length === 0) break;
-      push(more);
-    }
-    return events;
-  }
-
   private async commit(first: (s: RunState, ctx: DecideContext) => EventDraft[]): Promise<RunEvent[]> {
     const work = structuredClone(this.state as RunState);
-    const events = this.decideInto(work, Date.now(), first);
+    const events = transition(work, this.decideContext(Date.now()), first);
     if (events.length === 0) return events;
     this.persist(work, events);
     await this.afterCommit(events);

@@ -1,0 +1,221 @@
+import { describe, expect, it } from "vitest";
+import type { Plan, PlanStep } from "../../src/contracts/plan";
+import type { RunOptions } from "../../src/contracts/run";
+import { backoffDelay } from "../../src/run/backoff";
+import {
+  type AttemptOutcome,
+  type DecideContext,
+  nextWake,
+  onCancel,
+  onResult,
+  onStart,
+  onTimeouts,
+  QUEUE_GRACE_MS,
+} from "../../src/run/decide";
+import type { RunEvent } from "../../src/run/events";
+import { initial, type RunState, reduce } from "../../src/run/state";
+import { transition } from "../../src/run/transition";
+import { toRun } from "../../src/run/view";
+
+const POLICY = { max_attempts: 3, base_delay_ms: 200, factor: 2, max_delay_ms: 10_000 };
+const OPTIONS: RunOptions = { max_parallel: 8, step_timeout_ms: 1000, max_attempts: 3, on_failure: "fail_fast" };
+
+const step = (n: number, depends_on: number[] = [], tool = "calculator"): PlanStep => ({
+  step_number: n,
+  tool_name: tool,
+  tool_input: { expression: `${n}` },
+  reasoning: "",
+  depends_on,
+});
+
+/** A run driven through `transition` exactly as the coordinator drives it, keeping every event. */
+function harness(steps: PlanStep[], options: Partial<RunOptions> = {}) {
+  let now = 1_000_000;
+  const ctx = (): DecideContext => ({ now, random: () => 0.5, policyFor: () => POLICY });
+  const created: RunEvent = {
+    seq: 1,
+    type: "run.created",
+    at: new Date(now).toISOString(),
+    data: {
+      run_id: "r1",
+      tenant: "t",
+      prompt: "p",
+      planner: "rules",
+      options: { ...OPTIONS, ...options },
+      trace_id: null,
+    },
+  };
+  const state: RunState = initial(created);
+  const log: RunEvent[] = [created];
+  const plan: Plan = { plan_id: "p", planner: "explicit", final_goal: "g", steps };
+  const run = (first: (s: RunState, c: DecideContext) => ReturnType<typeof onResult>) => {
+    const events = transition(state, ctx(), first);
+    log.push(...events);
+    return events.map((e) => `${e.type}${e.step_number ? `#${e.step_number}` : ""}${e.attempt ? `.${e.attempt}` : ""}`);
+  };
+  const h = {
+    state,
+    log,
+    plan: () => run(() => [{ type: "run.planned", data: { plan } }]),
+    start: (n: number, attempt = 1) => run((s, c) => onStart(s, n, attempt, c).drafts),
+    finish: (n: number, attempt: number, outcome: AttemptOutcome) => run((s, c) => onResult(s, n, attempt, outcome, c)),
+    succeed: (n: number, output: unknown = n, attempt = 1) => [
+      ...h.start(n, attempt),
+      ...h.finish(n, attempt, { ok: true, output: output as never }),
+    ],
+    fail: (n: number, retryable: boolean, attempt = 1) => [
+      ...h.start(n, attempt),
+      ...h.finish(n, attempt, {
+        ok: false,
+        error: { message: "boom", retryable, code: retryable ? "transient" : "invalid_input" },
+      }),
+    ],
+    tick: (ms: number) => {
+      now += ms;
+      return run((s, c) => onTimeouts(s, c));
+    },
+    cancel: () => run((s) => onCancel(s, "stop")),
+    now: () => now,
+  };
+  return h;
+}
+
+describe("run state: a fold of its events", () => {
+  it("dispatches independent steps together and the join after both", () => {
+    const h = harness([step(1), step(2), step(3, [1, 2])]);
+    expect(h.plan()).toEqual(["run.planned", "step.dispatched#1.1", "step.dispatched#2.1"]);
+    expect(h.succeed(1)).toEqual(["step.started#1.1", "step.succeeded#1.1"]);
+    expect(h.succeed(2)).toEqual(["step.started#2.1", "step.succeeded#2.1", "step.dispatched#3.1"]);
+    expect(h.succeed(3, 42)).toEqual(["step.started#3.1", "step.succeeded#3.1", "run.completed"]);
+    expect(toRun(h.state)).toMatchObject({ status: "completed", result: 42, error: null });
+  });
+
+  it("rebuilds exactly the same state from the log", () => {
+    const h = harness([step(1), step(2, [1])]);
+    h.plan();
+    h.fail(1, true);
+    h.tick(10_000);
+    h.succeed(1, 7, 2);
+    h.succeed(2, 8);
+    expect(reduce(h.log)).toEqual(h.state);
+  });
+
+  it("never has more than max_parallel steps in flight", () => {
+    const h = harness(
+      [1, 2, 3, 4, 5].map((n) => step(n)),
+      { max_parallel: 2 },
+    );
+    expect(h.plan()).toEqual(["run.planned", "step.dispatched#1.1", "step.dispatched#2.1"]);
+    expect(h.succeed(1)).toEqual(["step.started#1.1", "step.succeeded#1.1", "step.dispatched#3.1"]);
+  });
+
+  it("ignores a duplicate start and a stale or repeated result", () => {
+    const h = harness([step(1)]);
+    h.plan();
+    h.start(1);
+    expect(h.start(1)).toEqual(["step.ignored#1.1"]);
+    expect(h.finish(1, 2, { ok: true, output: 1 })).toEqual(["step.ignored#1.2"]);
+    expect(h.finish(1, 1, { ok: true, output: 1 })).toEqual(["step.succeeded#1.1", "run.completed"]);
+    expect(h.finish(1, 1, { ok: true, output: 999 })).toEqual(["step.ignored#1.1"]);
+    expect(toRun(h.state).result).toBe(1);
+    expect(h.log.filter((e) => e.type === "step.ignored").every((e) => e.data?.ignored === true)).toBe(true);
+  });
+
+  it("retries a retryable failure after a jittered backoff, then succeeds", () => {
+    const h = harness([step(1)]);
+    h.plan();
+    expect(h.fail(1, true)).toEqual(["step.started#1.1", "step.retry_scheduled#1.1"]);
+    const scheduled = h.log.at(-1);
+    expect(scheduled?.data).toMatchObject({ delay_ms: 100, reason: "transient", error: "boom" });
+    expect(nextWake(h.state)).toBe(h.now() + 100);
+    expect(h.tick(50)).toEqual([]);
+    expect(h.tick(50)).toEqual(["step.dispatched#1.2"]);
+    expect(h.succeed(1, 5, 2)).toEqual(["step.started#1.2", "step.succeeded#1.2", "run.completed"]);
+    expect(toRun(h.state).execution_log[0]).toMatchObject({ attempts: 2, status: "succeeded", output: 5 });
+  });
+
+  it("fails a step at once on a non-retryable error and fails the run fast", () => {
+    const h = harness([step(1), step(2), step(3, [1])]);
+    h.plan();
+    h.start(2);
+    expect(h.fail(1, false)).toEqual([
+      "step.started#1.1",
+      "step.failed#1.1",
+      "step.cancelled#2.1",
+      "step.skipped#3",
+      "run.failed",
+    ]);
+    const run = toRun(h.state);
+    expect(run.status).toBe("failed");
+    expect(run.error).toBe("Step 1 (calculator) failed: boom");
+    expect(run.execution_log.map((e) => e.status)).toEqual(["failed", "cancelled", "skipped"]);
+    expect(run.execution_log[0]?.success).toBe(false);
+    expect(h.finish(2, 1, { ok: true, output: 2 })).toEqual(["step.ignored#2.1"]);
+  });
+
+  it("gives up after max_attempts", () => {
+    const h = harness([step(1)], { max_attempts: 2 });
+    h.plan();
+    h.fail(1, true);
+    h.tick(1000);
+    expect(h.fail(1, true, 2)).toEqual(["step.started#1.2", "step.failed#1.2", "run.failed"]);
+  });
+
+  it("with on_failure=continue skips only the failed step's dependants", () => {
+    const h = harness([step(1), step(2), step(3, [1]), step(4, [2])], { on_failure: "continue" });
+    h.plan();
+    expect(h.fail(1, false)).toEqual(["step.started#1.1", "step.failed#1.1", "step.skipped#3"]);
+    expect(h.succeed(2)).toEqual(["step.started#2.1", "step.succeeded#2.1", "step.dispatched#4.1"]);
+    expect(h.succeed(4)).toEqual(["step.started#4.1", "step.succeeded#4.1", "run.failed"]);
+    expect(toRun(h.state).error).toBe("1 step failed: step 1 (calculator): boom");
+    expect(h.log.at(-1)?.data?.failed_steps).toEqual([1]);
+  });
+
+  it("times out an attempt whose consumer never reported, then retries it", () => {
+    const h = harness([step(1)]);
+    h.plan();
+    h.start(1);
+    expect(h.tick(1000)).toEqual([]);
+    expect(h.tick(5_000)).toEqual(["step.retry_scheduled#1.1"]);
+    expect(h.log.at(-1)?.data?.reason).toBe("timeout");
+  });
+
+  it("times out a message that was never delivered", () => {
+    const h = harness([step(1)]);
+    h.plan();
+    expect(h.tick(OPTIONS.step_timeout_ms + QUEUE_GRACE_MS)).toEqual(["step.retry_scheduled#1.1"]);
+  });
+
+  it("fails a step whose reference cannot be resolved, without retrying", () => {
+    const h = harness([step(1), { ...step(2, [1]), tool_input: { expression: "{{steps.1.output.missing}}" } }]);
+    h.plan();
+    h.succeed(1, 3);
+    expect(h.start(2)).toEqual(["step.started#2.1", "step.failed#2.1", "run.failed"]);
+    expect(toRun(h.state).error).toMatch(/does not exist in step 1's output/);
+  });
+
+  it("resolves references into the started input", () => {
+    const h = harness([step(1), { ...step(2, [1]), tool_input: { expression: "{{steps.1.output}} * 2" } }]);
+    h.plan();
+    h.succeed(1, 21);
+    h.start(2);
+    expect(toRun(h.state).execution_log[1]?.tool_input).toEqual({ expression: "21 * 2" });
+  });
+
+  it("cancels running steps and skips waiting ones", () => {
+    const h = harness([step(1), step(2, [1])]);
+    h.plan();
+    h.start(1);
+    expect(h.cancel()).toEqual(["step.cancelled#1.1", "step.skipped#2", "run.cancelled"]);
+    expect(toRun(h.state)).toMatchObject({ status: "cancelled", error: "stop", result: null });
+    expect(nextWake(h.state)).toBeNull();
+  });
+});
+
+describe("backoff", () => {
+  it("grows exponentially up to the cap, scaled by the jitter", () => {
+    expect([1, 2, 3, 4].map((a) => backoffDelay(POLICY, a, () => 0.999999))).toEqual([199, 399, 799, 1599]);
+    expect(backoffDelay(POLICY, 20, () => 0.5)).toBe(5000);
+    expect(backoffDelay(POLICY, 3, () => 0)).toBe(0);
+  });
+});
