@@ -5,7 +5,14 @@ export const timestampSchema = z.iso.datetime().meta({ example: "2026-11-26T12:0
 
 /** Any JSON value: tool inputs and outputs are arbitrary JSON. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-export const jsonSchema: z.ZodType<Json> = z.json();
+/**
+ * Any JSON value. Declared as `unknown` because the OpenAPI generator cannot walk zod's
+ * recursive `z.json()` (it overflows the stack); the values come from `JSON.parse`, so they
+ * are JSON by construction.
+ */
+export const jsonSchema = z.unknown().meta({ description: "Any JSON value" }) as unknown as z.ZodType<Json>;
+/** A JSON object, as tool inputs and event data are. */
+export const jsonObjectSchema = z.record(z.string(), jsonSchema);
 
 /** RFC 9457 problem details, the body of every error response. */
 export const problemSchema = z

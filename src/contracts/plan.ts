@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonObjectSchema } from "./common";
 import { LIMITS } from "./limits";
 
 export const toolNameSchema = z.string().min(1).max(64);
@@ -8,7 +9,7 @@ export const stepInputSchema = z
   .object({
     step_number: z.number().int().min(1).max(LIMITS.maxStepNumber),
     tool_name: toolNameSchema,
-    tool_input: z.record(z.string(), z.json()),
+    tool_input: jsonObjectSchema,
     reasoning: z.string().max(LIMITS.maxReasoningChars).optional(),
     depends_on: z.array(z.number().int().min(1).max(LIMITS.maxStepNumber)).max(LIMITS.maxSteps).optional(),
   })
@@ -33,7 +34,7 @@ export const planStepSchema = z
   .object({
     step_number: z.number().int(),
     tool_name: z.string(),
-    tool_input: z.record(z.string(), z.json()),
+    tool_input: jsonObjectSchema,
     reasoning: z.string(),
     depends_on: z.array(z.number().int()),
   })

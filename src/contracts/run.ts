@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { timestampSchema } from "./common";
+import { jsonObjectSchema, jsonSchema, timestampSchema } from "./common";
 import { LIMITS } from "./limits";
 import { planInputSchema, planSchema } from "./plan";
 
@@ -42,10 +42,10 @@ export const executionLogEntrySchema = z
   .object({
     step_number: z.number().int(),
     tool_name: z.string(),
-    tool_input: z.record(z.string(), z.json()),
+    tool_input: jsonObjectSchema,
     status: stepStatusSchema,
     success: z.boolean().nullable(),
-    output: z.json().nullable(),
+    output: jsonSchema.nullable(),
     error: z.string().nullable(),
     attempts: z.number().int(),
     started_at: timestampSchema.nullable(),
@@ -62,7 +62,7 @@ export const runSchema = z
     status: runStatusSchema,
     plan: planSchema.nullable(),
     execution_log: z.array(executionLogEntrySchema),
-    result: z.json().nullable(),
+    result: jsonSchema.nullable(),
     error: z.string().nullable(),
     created_at: timestampSchema,
     started_at: timestampSchema.nullable(),
@@ -95,7 +95,7 @@ export const runEventSchema = z
     at: timestampSchema,
     step_number: z.number().int().optional(),
     attempt: z.number().int().optional(),
-    data: z.record(z.string(), z.json()).optional(),
+    data: jsonObjectSchema.optional(),
   })
   .meta({ id: "Event" });
 export type RunEvent = z.infer<typeof runEventSchema>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonObjectSchema } from "./common";
 
 export const toolEffectsSchema = z
   .object({
@@ -22,7 +23,7 @@ export const toolDescriptorSchema = z
   .object({
     name: z.string(),
     description: z.string(),
-    input_schema: z.record(z.string(), z.json()),
+    input_schema: jsonObjectSchema,
     effects: toolEffectsSchema,
     retry: retryPolicySchema,
   })

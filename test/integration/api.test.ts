@@ -1,0 +1,202 @@
+import { describe, expect, it } from "vitest";
+import type { Problem } from "../../src/contracts/common";
+import { api, createRun } from "../helpers/api";
+
+async function problem(res: Response, status: number): Promise<Problem> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("Content-Type")).toBe("application/problem+json");
+  const body = (await res.json()) as Problem;
+  expect(body.status).toBe(status);
+  expect(typeof body.title).toBe("string");
+  expect(typeof body.type).toBe("string");
+  return body;
+}
+
+const post = (json: unknown) => api("/api/v1/runs", { method: "POST", json });
+
+describe("API: bad bodies get 422 problem+json and create nothing", () => {
+  it.each([
+    [{ prompt: "" }, "prompt", /prompt must not be empty/],
+    [{ prompt: "   " }, "prompt", /prompt must not be empty/],
+    [{}, "prompt", /prompt is required/],
+    [{ prompt: 5 }, "prompt", /prompt is required and must be a string/],
+    [{ prompt: "x".repeat(2001) }, "prompt", /at most 2000 characters/],
+    [{ prompt: "hi", planner: "magic" }, "planner", /./],
+    [{ prompt: "hi", options: { max_parallel: 0 } }, "options.max_parallel", /./],
+    [{ prompt: "hi", options: { step_timeout_ms: 10 } }, "options.step_timeout_ms", /./],
+    [{ prompt: "hi", options: { on_failure: "ignore" } }, "options.on_failure", /./],
+    [{ prompt: "hi", extra: true }, "", /extra/],
+    [{ prompt: "hi", plan: { steps: [] } }, "plan.steps", /./],
+  ])("%j → 422 naming %s", async (body, path, message) => {
+    const p = await problem(await post(body), 422);
+    expect(p.errors?.[0]?.path).toBe(path);
+    expect(p.errors?.[0]?.message).toMatch(message);
+    expect(p.detail).toMatch(/^Invalid request body: /);
+  });
+
+  it("rejects an invalid explicit plan with every problem listed", async () => {
+    const p = await problem(
+      await post({
+        prompt: "bad plan",
+        plan: {
+          steps: [
+            { step_number: 1, tool_name: "nope", tool_input: {} },
+            { step_number: 2, tool_name: "calculator", tool_input: { expression: "{{steps.9.output}}" } },
+          ],
+        },
+      }),
+      422,
+    );
+    expect(p.errors).toEqual([
+      { path: "plan.steps[0].tool_name", message: expect.stringContaining("unknown tool 'nope'") },
+      { path: "plan.steps[1].tool_input", message: "reference to step 9, which does not exist" },
+    ]);
+    expect(p.detail).toMatch(/^Invalid plan: plan.steps\[0\].tool_name: unknown tool 'nope'.*\(and 1 more problem\)$/);
+  });
+
+  it("rejects a cyclic plan", async () => {
+    const p = await problem(
+      await post({
+        prompt: "cycle",
+        plan: {
+          steps: [
+            { step_number: 1, tool_name: "calculator", tool_input: { expression: "1" }, depends_on: [2] },
+            { step_number: 2, tool_name: "calculator", tool_input: { expression: "2" }, depends_on: [1] },
+          ],
+        },
+      }),
+      422,
+    );
+    expect(p.detail).toMatch(/dependency cycle/);
+  });
+
+  it("rejects more than 50 steps", async () => {
+    const steps = Array.from({ length: 51 }, (_, i) => ({
+      step_number: i + 1,
+      tool_name: "calculator",
+      tool_input: { expression: "1" },
+    }));
+    const p = await problem(await post({ prompt: "big", plan: { steps } }), 422);
+    expect(p.errors?.[0]?.path).toBe("plan.steps");
+  });
+
+  it("answers malformed JSON with 400", async () => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      body: "{ not json",
+      headers: { "Content-Type": "application/json" },
+    });
+    expect((await problem(res, 400)).detail).toBe("Request body is not valid JSON");
+  });
+
+  it("answers a non-JSON body with 415", async () => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      body: "prompt=hi",
+      headers: { "Content-Type": "text/plain" },
+    });
+    await problem(res, 415);
+  });
+
+  it("answers an oversize body with 413", async () => {
+    const res = await post({ prompt: "hi", padding: "x".repeat(300 * 1024) });
+    expect((await problem(res, 413)).detail).toMatch(/at most 262144 bytes/);
+  });
+});
+
+describe("API: routing, auth and headers", () => {
+  it("answers an unknown run with 404 problem+json", async () => {
+    const p = await problem(await api("/api/v1/runs/does-not-exist"), 404);
+    expect(p.detail).toBe("Run 'does-not-exist' not found");
+    await problem(await api("/api/v1/runs/does-not-exist/events"), 404);
+    await problem(await api("/api/v1/runs/does-not-exist/cancel", { method: "POST" }), 404);
+  });
+
+  it("answers an unknown route with 404 and a wrong method with 405", async () => {
+    await problem(await api("/api/v1/nope"), 404);
+    const res = await api("/api/v1/runs/abc", { method: "DELETE" });
+    await problem(res, 405);
+    expect(res.headers.get("Allow")).toBe("GET");
+  });
+
+  it("requires an API key", async () => {
+    const missing = await problem(await api("/api/v1/runs/x", { key: null }), 401);
+    expect(missing.detail).toMatch(/Missing API key/);
+    const unknown = await problem(
+      await api("/api/v1/runs", { method: "POST", key: "wrong", json: { prompt: "hi" } }),
+      401,
+    );
+    expect(unknown.detail).toBe("Unknown API key");
+    await problem(await api("/api/v1/tools", { key: null }), 401);
+  });
+
+  it("validates query parameters with 400 naming them", async () => {
+    const run = await createRun({ prompt: "calculate 1" });
+    for (const q of ["after=-1", "after=abc", "limit=0", "limit=1001"]) {
+      const p = await problem(await api(`/api/v1/runs/${run.run_id}/events?${q}`), 400);
+      expect(p.detail).toMatch(new RegExp(`^${q.split("=")[0]} must be`));
+    }
+  });
+
+  it("echoes X-Request-Id, or makes one", async () => {
+    const echoed = await api("/api/v1/health", { headers: { "X-Request-Id": "req-123" } });
+    expect(echoed.headers.get("X-Request-Id")).toBe("req-123");
+    const made = await api("/api/v1/runs/nope");
+    expect(made.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("keeps the trace id of an incoming traceparent on the run", async () => {
+    const trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      json: { prompt: "calculate 1 + 2" },
+      headers: { traceparent: `00-${trace}-00f067aa0ba902b7-01` },
+    });
+    const { run_id } = (await res.json()) as { run_id: string };
+    const events = (await (await api(`/api/v1/runs/${run_id}/events`)).json()) as { data?: { trace_id?: string } }[];
+    expect(events[0]?.data?.trace_id).toBe(trace);
+  });
+});
+
+describe("API: catalog, health and OpenAPI", () => {
+  it("lists the tools with JSON Schemas", async () => {
+    const res = await api("/api/v1/tools");
+    expect(res.status).toBe(200);
+    const tools = (await res.json()) as { name: string; input_schema: { type?: string; properties?: object } }[];
+    expect(tools.map((t) => t.name).sort()).toEqual(["calculator", "sleep", "text", "todo_store"]);
+    const calculator = tools.find((t) => t.name === "calculator");
+    expect(calculator?.input_schema).toMatchObject({
+      type: "object",
+      properties: { expression: { type: "string", maxLength: 500 } },
+    });
+  });
+
+  it("reports health without auth", async () => {
+    const res = await api("/api/v1/health", { key: null });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      status: "healthy",
+      checks: { d1: { status: "ok" }, queue: { status: "ok" }, durable_objects: { status: "ok" } },
+    });
+  });
+
+  it("serves an OpenAPI 3.1 document describing every route", async () => {
+    const res = await api("/openapi.json", { key: null });
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/v1/health",
+      "/api/v1/runs",
+      "/api/v1/runs/{run_id}",
+      "/api/v1/runs/{run_id}/cancel",
+      "/api/v1/runs/{run_id}/events",
+      "/api/v1/runs/{run_id}/live",
+      "/api/v1/tools",
+    ]);
+    expect(Object.keys(doc.paths["/api/v1/runs"] ?? {})).toEqual(["post"]);
+    const docs = await api("/docs", { key: null });
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain("/openapi.json");
+  });
+});
