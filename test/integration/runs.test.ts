@@ -3,6 +3,12 @@ import type { Run } from "../../src/contracts/run";
 import { api, createRun, getEvents, getRun, runToEnd } from "../helpers/api";
 
 type Entry = Run["execution_log"][number];
+/** The output of the run's `index`-th step, failing the test when there is none. */
+function outputOf<T>(run: Run, index: number): T {
+  const entry = run.execution_log[index];
+  if (!entry) throw new Error(`run has no step at index ${index}`);
+  return entry.output as T;
+}
 const overlap = (a: Entry, b: Entry) =>
   Date.parse(a.started_at as string) < Date.parse(b.completed_at as string) &&
   Date.parse(b.started_at as string) < Date.parse(a.completed_at as string);
@@ -55,10 +61,9 @@ describe("runs: prompts end to end through the queue", () => {
   it("adds a todo and then lists it", async () => {
     const run = await runToEnd({ prompt: "add todo Water the plants then list todos" });
     expect(run.status).toBe("completed");
-    const [add, list] = run.execution_log;
-    const added = (add?.output as { todo: { id: string; text: string; completed: boolean } }).todo;
+    const added = outputOf<{ todo: { id: string; text: string; completed: boolean } }>(run, 0).todo;
     expect(added).toMatchObject({ text: "Water the plants", completed: false });
-    const listed = list?.output as { todos: { id: string }[]; total_count: number; pending_count: number };
+    const listed = outputOf<{ todos: { id: string }[]; total_count: number }>(run, 1);
     expect(listed.todos.map((t) => t.id)).toContain(added.id);
     expect(listed.total_count).toBe(listed.todos.length);
     expect(run.result).toEqual(listed);
@@ -81,7 +86,7 @@ describe("runs: prompts end to end through the queue", () => {
   it("adds, completes and deletes a todo by reference", async () => {
     const run = await runToEnd({ prompt: "add todo temporary then complete it then delete it" });
     expect(run.status).toBe("completed");
-    const id = (run.execution_log[0]?.output as { todo: { id: string } }).todo.id;
+    const id = outputOf<{ todo: { id: string } }>(run, 0).todo.id;
     expect(run.execution_log[1]?.output).toMatchObject({ todo: { id, completed: true } });
     expect(run.execution_log[1]?.tool_input).toEqual({ action: "complete", todo_id: id });
     expect(run.result).toEqual({ deleted: true, todo_id: id });
