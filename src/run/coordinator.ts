@@ -147,18 +147,11 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     return new Response(null, { status: 101, webSocket: client, headers });
   }
 
+  // No webSocketClose handler: from compatibility date 2026-04-07 the runtime answers a
+  // client's Close frame itself (web_socket_auto_reply_to_close).
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     // The stream is one-way; a client may ping to keep intermediaries from timing it out.
     if (message === "ping") ws.send("pong");
-  }
-
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    try {
-      ws.close(code === 1005 ? 1000 : code, reason);
-    } catch (err) {
-      // Already closed by the runtime's automatic close reply: nothing left to do.
-      console.log(JSON.stringify({ level: "debug", msg: "live close reply failed", error: String(err) }));
-    }
   }
 
   private decideContext(now: number): DecideContext {
