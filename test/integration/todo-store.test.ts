@@ -13,8 +13,14 @@ const ctx = (tenant: string, key: string): ToolContext => ({
   attempt: 1,
   env,
 });
-type Listed = { todos: { id: string; text: string }[]; total_count: number; completed_count: number; pending_count: number };
-const list = async (tenant: string) => (await todoStoreTool.execute({ action: "list" }, ctx(tenant, "list:1"))) as Listed;
+type Listed = {
+  todos: { id: string; text: string }[];
+  total_count: number;
+  completed_count: number;
+  pending_count: number;
+};
+const list = async (tenant: string) =>
+  (await todoStoreTool.execute({ action: "list" }, ctx(tenant, "list:1"))) as Listed;
 
 describe("todo_store against D1", () => {
   it("a redelivered step does not add a second todo", async () => {
