@@ -11,7 +11,13 @@ export default defineConfig(async () => {
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
-          bindings: { ENVIRONMENT: "development", TEST_MIGRATIONS: migrations },
+          bindings: {
+            ENVIRONMENT: "development",
+            // A short watchdog so that lost messages are recovered within a test's time.
+            WATCHDOG_DISPATCH_GRACE_MS: "1500",
+            WATCHDOG_REPORT_GRACE_MS: "500",
+            TEST_MIGRATIONS: migrations,
+          },
         },
       }),
     ],

@@ -15,6 +15,7 @@ export const LIMITS = {
   maxStepTimeoutMs: 300_000,
   minStepTimeoutMs: 100,
   maxAttempts: 10,
+  maxBackoffMs: 3_600_000,
   maxIdempotencyKeyChars: 255,
   maxEventsPage: 1000,
 } as const;

@@ -4,6 +4,24 @@ import { LIMITS } from "./limits";
 
 export const toolNameSchema = z.string().min(1).max(64);
 
+/** Backoff overrides; whatever is left out comes from the run's options, then the tool's policy. */
+export const backoffOverrideSchema = z
+  .object({
+    base_delay_ms: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
+    factor: z.number().min(1).max(10).optional(),
+    max_delay_ms: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
+  })
+  .strict()
+  .meta({ id: "BackoffOverride" });
+export type BackoffOverride = z.infer<typeof backoffOverrideSchema>;
+
+/** Per-step overrides of the run's retry and timeout options. */
+const stepPolicyFields = {
+  max_attempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional(),
+  timeout_ms: z.number().int().min(LIMITS.minStepTimeoutMs).max(LIMITS.maxStepTimeoutMs).optional(),
+  retry: backoffOverrideSchema.optional(),
+};
+
 /** One step as a client (or a planner) writes it. */
 export const stepInputSchema = z
   .object({
@@ -37,6 +55,7 @@ export const planStepSchema = z
     tool_input: jsonObjectSchema,
     reasoning: z.string(),
     depends_on: z.array(z.number().int()),
+    ...stepPolicyFields,
   })
   .meta({ id: "PlanStep" });
 export type PlanStep = z.infer<typeof planStepSchema>;

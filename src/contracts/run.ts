@@ -1,14 +1,16 @@
 import { z } from "zod";
 import { jsonObjectSchema, jsonSchema, timestampSchema } from "./common";
 import { LIMITS } from "./limits";
-import { planInputSchema, planSchema } from "./plan";
+import { backoffOverrideSchema, planInputSchema, planSchema } from "./plan";
 
 export const runOptionsSchema = z
   .object({
     max_parallel: z.number().int().min(1).max(LIMITS.maxParallel).default(8),
     step_timeout_ms: z.number().int().min(LIMITS.minStepTimeoutMs).max(LIMITS.maxStepTimeoutMs).default(30_000),
-    max_attempts: z.number().int().min(1).max(LIMITS.maxAttempts).default(3),
+    /** Left out: each tool's own `retry.max_attempts` (3 for the built-in tools). */
+    max_attempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional(),
     on_failure: z.enum(["fail_fast", "continue"]).default("fail_fast"),
+    retry: backoffOverrideSchema.optional(),
   })
   .strict()
   .meta({ id: "RunOptions" });
@@ -82,6 +84,7 @@ export const eventTypeSchema = z.enum([
   "step.skipped",
   "step.cancelled",
   "step.ignored",
+  "step.dead_lettered",
   "run.completed",
   "run.failed",
   "run.cancelled",

@@ -1,9 +1,25 @@
-import { stepMessageSchema } from "../contracts/tool";
+import { type StepMessage, stepMessageSchema } from "../contracts/tool";
 import type { Env } from "../env";
+import { faultInjector, type MessageFault } from "../faults";
 import { log } from "../observability/log";
 import { runStub } from "../run/stub";
 import { defaultRegistry } from "../tools/registry";
 import { runTool } from "./run-tool";
+
+/** The dead-letter queue of `crane-steps` (wrangler.toml): messages the queue gave up on. */
+export const STEPS_DLQ = "crane-steps-dlq";
+/** Redelivery delay after a consumer failure; the queue's own default would be immediate. */
+const RETRY_DELAY_SECONDS = 1;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function parse(message: Message<unknown>): StepMessage | null {
+  const parsed = stepMessageSchema.safeParse(message.body);
+  if (parsed.success) return parsed.data;
+  log("error", "dropped malformed step message", { message_id: message.id, error: parsed.error.message });
+  message.ack();
+  return null;
+}
 
 /**
  * Handles one queue message: one attempt of one step. The coordinator decides whether the
@@ -12,15 +28,17 @@ import { runTool } from "./run-tool";
  * the coordinator's attempt check keeps the outcome exactly-once.
  */
 async function handleMessage(message: Message<unknown>, env: Env): Promise<void> {
-  const parsed = stepMessageSchema.safeParse(message.body);
-  if (!parsed.success) {
-    log("error", "dropped malformed step message", { message_id: message.id, error: parsed.error.message });
+  const body = parse(message);
+  if (!body) return;
+  const { run_id, tenant, step_number, attempt, trace_id } = body;
+  const fields = { run_id, tenant, step_number, attempt, trace_id, delivery: message.attempts };
+  const fault: MessageFault = faultInjector()?.onMessage?.(body, message.attempts) ?? {};
+  if (fault.drop) {
     message.ack();
     return;
   }
-  const { run_id, tenant, step_number, attempt, trace_id } = parsed.data;
-  const fields = { run_id, tenant, step_number, attempt, trace_id };
   try {
+    if (fault.duplicate) await env.STEPS.send(body, { contentType: "json" });
     const stub = runStub(env, tenant, run_id);
     const grant = await stub.startAttempt(step_number, attempt);
     if (!grant) {
@@ -28,14 +46,16 @@ async function handleMessage(message: Message<unknown>, env: Env): Promise<void>
       message.ack();
       return;
     }
+    if (fault.throwBeforeTool) throw new Error("injected fault: consumer crashed before the tool ran");
     const started = Date.now();
-    const outcome = await runTool(defaultRegistry, grant, {
-      tenant,
-      runId: run_id,
-      stepNumber: step_number,
-      attempt,
-      env,
-    });
+    const outcome = await runTool(
+      defaultRegistry,
+      grant,
+      { tenant, runId: run_id, stepNumber: step_number, attempt, env },
+      fault.hangMs,
+    );
+    if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
+    if (fault.delayReportMs) await sleep(fault.delayReportMs);
     await stub.finishAttempt(step_number, attempt, outcome);
     log(outcome.ok ? "info" : "warn", outcome.ok ? "step attempt succeeded" : "step attempt failed", {
       ...fields,
@@ -45,12 +65,32 @@ async function handleMessage(message: Message<unknown>, env: Env): Promise<void>
     });
     message.ack();
   } catch (err) {
-    log("error", "step message failed; will be redelivered", { ...fields, error: String(err) });
-    message.retry({ delaySeconds: 1 });
+    log("error", "step message failed; the queue will redeliver it", { ...fields, error: String(err) });
+    message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
+  }
+}
+
+/** A message the queue gave up on (after `max_retries`) is recorded on its run, never silently lost. */
+async function handleDeadLetter(message: Message<unknown>, env: Env): Promise<void> {
+  const body = parse(message);
+  if (!body) return;
+  const fields = { run_id: body.run_id, tenant: body.tenant, step_number: body.step_number, attempt: body.attempt };
+  try {
+    await runStub(env, body.tenant, body.run_id).deadLetter(
+      body.step_number,
+      body.attempt,
+      `delivery failed ${message.attempts} time(s) on ${STEPS_DLQ}'s source queue`,
+    );
+    log("warn", "dead-lettered step recorded on its run", fields);
+    message.ack();
+  } catch (err) {
+    log("error", "could not record a dead-lettered step; will retry", { ...fields, error: String(err) });
+    message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
   }
 }
 
 /** The Worker's `queue()` handler: messages of a batch run concurrently. */
 export async function handleStepBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  await Promise.all(batch.messages.map((m) => handleMessage(m, env)));
+  const handle = batch.queue === STEPS_DLQ ? handleDeadLetter : handleMessage;
+  await Promise.all(batch.messages.map((m) => handle(m, env)));
 }

@@ -13,6 +13,8 @@ export async function runTool(
   registry: ToolRegistry,
   grant: AttemptGrant,
   ctx: Omit<ToolContext, "signal" | "idempotencyKey">,
+  /** Test-only extra latency before the tool starts (fault injection); still under the timeout. */
+  injectedDelayMs = 0,
 ): Promise<AttemptOutcome> {
   const tool = registry.get(grant.tool_name);
   if (!tool) {
@@ -27,28 +29,31 @@ export async function runTool(
       error: classifyError(nonRetryable(`Invalid input for ${tool.name}: ${where}${issue?.message}`)),
     };
   }
-  const signal = AbortSignal.timeout(grant.timeout_ms);
+  // A timer we clear ourselves (not AbortSignal.timeout) so that a tool that finishes in time
+  // leaves no timeout rejection behind.
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | null = null;
   const timedOut = new Promise<never>((_, reject) => {
-    signal.addEventListener(
-      "abort",
-      () => reject(new ToolError("Step timed out", { retryable: true, code: "timeout" })),
-      {
-        once: true,
-      },
-    );
+    timer = setTimeout(() => {
+      const err = new ToolError("Step timed out", { retryable: true, code: "timeout" });
+      controller.abort(err);
+      reject(err);
+    }, grant.timeout_ms);
   });
   try {
-    const output = (await Promise.race([
-      tool.execute(parsed.data, { ...ctx, signal, idempotencyKey: grant.idempotency_key }),
-      timedOut,
-    ])) as Json;
+    const execute = async () => {
+      if (injectedDelayMs > 0) await new Promise((r) => setTimeout(r, injectedDelayMs));
+      return tool.execute(parsed.data, { ...ctx, signal: controller.signal, idempotencyKey: grant.idempotency_key });
+    };
+    const output = (await Promise.race([execute(), timedOut])) as Json;
     const size = new TextEncoder().encode(JSON.stringify(output ?? null)).length;
     if (size > LIMITS.maxOutputBytes) {
       throw nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large");
     }
     return { ok: true, output: output ?? null };
   } catch (err) {
-    if (signal.aborted) return { ok: false, error: { message: "Step timed out", retryable: true, code: "timeout" } };
     return { ok: false, error: classifyError(err) };
+  } finally {
+    if (timer !== null) clearTimeout(timer);
   }
 }

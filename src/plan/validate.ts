@@ -156,12 +156,10 @@ export function validatePlan(input: PlanInput, registry: ToolRegistry, opts: Val
 
   const steps: PlanStep[] = [...input.steps]
     .sort((a, b) => a.step_number - b.step_number)
-    .map((s) => ({
-      step_number: s.step_number,
-      tool_name: s.tool_name,
-      tool_input: s.tool_input,
-      reasoning: s.reasoning ?? "",
-      depends_on: [...(deps.get(s.step_number) ?? [])].sort((a, b) => a - b),
+    .map(({ reasoning, depends_on: _explicit, ...rest }) => ({
+      ...rest,
+      reasoning: reasoning ?? "",
+      depends_on: [...(deps.get(rest.step_number) ?? [])].sort((a, b) => a - b),
     }));
   return { plan_id: opts.planId, planner: opts.planner, final_goal: opts.finalGoal, steps };
 }

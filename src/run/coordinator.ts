@@ -4,16 +4,19 @@ import type { Plan } from "../contracts/plan";
 import type { PlannerChoice, Run, RunEvent, RunOptions } from "../contracts/run";
 import type { StepMessage } from "../contracts/tool";
 import type { Env } from "../env";
-import { PlanValidationError, validatePlan } from "../plan/validate";
-import { plan as planPrompt } from "../planner";
+import { faultInjector } from "../faults";
+import { log } from "../observability/log";
 import { defaultRegistry } from "../tools/registry";
 import { DEFAULT_RETRY } from "../tools/types";
 import {
   type AttemptGrant,
   type AttemptOutcome,
+  DEFAULT_GRACE,
   type DecideContext,
+  type Grace,
   nextWake,
   onCancel,
+  onDeadLetter,
   onResult,
   onStart,
   onTimeouts,
@@ -21,6 +24,8 @@ import {
 import { EventLog } from "./event-log";
 import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
 import { broadcast, closeNormally, LIVE_SUBPROTOCOL, MAX_WATCHERS_PER_RUN, send } from "./live";
+import { Outbox, type OutboxItem } from "./outbox";
+import { createdEvent, planEvents } from "./planning";
 import { initial, isFinished, type RunState, reduce } from "./state";
 import type { RunApi } from "./stub";
 import { transition } from "./transition";
@@ -39,19 +44,33 @@ export interface CreateRunCommand {
 
 export type CancelResult = { outcome: "not_found" } | { outcome: "finished" | "cancelled"; run: Run };
 
+const nonNegativeInt = (v: string | undefined, fallback: number) => {
+  const n = Number(v);
+  return v !== undefined && v !== "" && Number.isInteger(n) && n >= 0 ? n : fallback;
+};
+
 /**
  * One run: its event log, its state (a fold of the log), dispatch of ready steps through the
  * queue, acceptance of results, the watchdog alarm and live WebSockets. Every command follows
- * one pattern: decide events (pure, `decide.ts`), append them in one transaction, then do the
- * side effects (broadcast, alarm, enqueue).
+ * one pattern: decide events (pure, `decide.ts`), append them and the side effects they cause
+ * (outbox) in one transaction, then carry the side effects out (broadcast, enqueue, alarm).
  */
 export class RunCoordinator extends DurableObject<Env> implements RunApi {
   private readonly log: EventLog;
+  private readonly outbox: Outbox;
+  private readonly grace: Grace;
   private state: RunState | null;
+  private flushing: Promise<void> | null = null;
+  private flushAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.log = new EventLog(ctx.storage.sql);
+    this.outbox = new Outbox(ctx.storage.sql);
+    this.grace = {
+      dispatchMs: nonNegativeInt(env.WATCHDOG_DISPATCH_GRACE_MS, DEFAULT_GRACE.dispatchMs),
+      reportMs: nonNegativeInt(env.WATCHDOG_REPORT_GRACE_MS, DEFAULT_GRACE.reportMs),
+    };
     // SQLite storage is synchronous: the state is rebuilt before any request is delivered.
     this.state = reduce(this.log.after(0));
   }
@@ -60,22 +79,10 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   async create(cmd: CreateRunCommand): Promise<Run> {
     if (this.state) return toRun(this.state);
     const now = Date.now();
-    const created: RunEvent = {
-      seq: 1,
-      type: "run.created",
-      at: new Date(now).toISOString(),
-      data: {
-        run_id: cmd.runId,
-        tenant: cmd.tenant,
-        prompt: cmd.prompt,
-        planner: cmd.planner,
-        options: cmd.options,
-        trace_id: cmd.traceId,
-      },
-    };
+    const created = createdEvent(cmd, now);
     const work = initial(created);
-    const events = [created, ...transition(work, this.decideContext(now), (s) => this.planEvents(s, cmd))];
-    this.persist(work, events);
+    const events = [created, ...transition(work, this.decideContext(now), () => planEvents(cmd, defaultRegistry))];
+    this.persist(work, events, now);
     await this.afterCommit(events);
     return toRun(work);
   }
@@ -106,6 +113,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     await this.commit((s, ctx) => onResult(s, stepNumber, attempt, outcome, ctx));
   }
 
+  /** The dead-letter consumer reports a message the queue gave up on. */
+  async deadLetter(stepNumber: number, attempt: number, reason: string): Promise<void> {
+    if (!this.state) return;
+    await this.commit((s, ctx) => onDeadLetter(s, stepNumber, attempt, reason, ctx));
+  }
+
   async cancel(reason: string): Promise<CancelResult> {
     if (!this.state) return { outcome: "not_found" };
     if (isFinished(this.state)) return { outcome: "finished", run: toRun(this.state) };
@@ -113,10 +126,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     return { outcome: "cancelled", run: toRun(this.state) };
   }
 
-  /** The watchdog: times out attempts past their deadline and dispatches retries that are due. */
+  /** The watchdog: times out attempts past their deadline, dispatches due retries, retries failed sends. */
   override async alarm(): Promise<void> {
     if (!this.state) return;
     await this.commit((s, ctx) => onTimeouts(s, ctx));
+    await this.flushOutbox();
+    await this.rearm();
   }
 
   /** `GET …/live`: a hibernatable WebSocket that gets a snapshot, a replay after `?after=`, then every event. */
@@ -159,81 +174,88 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       now,
       random: Math.random,
       policyFor: (tool) => defaultRegistry.get(tool)?.retry ?? DEFAULT_RETRY,
+      grace: this.grace,
     };
   }
 
-  private planEvents(state: RunState, cmd: CreateRunCommand): EventDraft[] {
-    if (cmd.plan) return [{ type: "run.planned", data: { plan: cmd.plan } }];
-    try {
-      const outcome = planPrompt(state.prompt, cmd.planner);
-      const plan = validatePlan(outcome.plan, defaultRegistry, {
-        planId: crypto.randomUUID(),
-        planner: outcome.planner,
-        finalGoal: outcome.plan.final_goal ?? state.prompt,
-      });
-      return [{ type: "run.planned", data: { plan, ...(outcome.note ? { note: outcome.note } : {}) } }];
-    } catch (err) {
-      const error =
-        err instanceof PlanValidationError
-          ? `Could not parse prompt: the planned steps are invalid (${err.issues.map((i) => `${i.path}: ${i.message}`).join("; ")})`
-          : err instanceof Error
-            ? err.message
-            : String(err);
-      return [{ type: "run.failed", data: { error } }];
-    }
-  }
-
-  private async commit(first: (s: RunState, ctx: DecideContext) => EventDraft[]): Promise<RunEvent[]> {
+  private async commit(first: (s: RunState, ctx: DecideContext) => EventDraft[]): Promise<void> {
+    const now = Date.now();
     const work = structuredClone(this.state as RunState);
-    const events = transition(work, this.decideContext(Date.now()), first);
-    if (events.length === 0) return events;
-    this.persist(work, events);
+    const events = transition(work, this.decideContext(now), first);
+    if (events.length === 0) return;
+    this.persist(work, events, now);
     await this.afterCommit(events);
-    return events;
   }
 
-  private persist(work: RunState, events: RunEvent[]): void {
-    this.ctx.storage.transactionSync(() => this.log.append(events));
+  /** Appends the events and the queue sends they cause in one transaction, then adopts the new state. */
+  private persist(work: RunState, events: RunEvent[], now: number): void {
+    const messages = events
+      .filter((e) => e.type === "step.dispatched")
+      .map(
+        (e): StepMessage => ({
+          run_id: work.runId,
+          tenant: work.tenant,
+          step_number: e.step_number as number,
+          attempt: e.attempt as number,
+          ...(work.traceId ? { trace_id: work.traceId } : {}),
+        }),
+      );
+    this.ctx.storage.transactionSync(() => {
+      this.log.append(events);
+      if (messages.length > 0) this.outbox.add("enqueue", { messages }, now);
+    });
     this.state = work;
   }
 
   /** Side effects of committed events, in an order that keeps watchers' streams gap-free. */
   private async afterCommit(events: RunEvent[]): Promise<void> {
-    const state = this.state as RunState;
     const terminal = events.some((e) => TERMINAL_RUN_EVENTS.has(e.type));
     broadcast(this.ctx.getWebSockets(), events, terminal);
+    await this.flushOutbox();
+    await this.rearm();
+  }
 
-    const wake = nextWake(state);
-    if (wake === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(wake);
-
-    const messages = events
-      .filter((e) => e.type === "step.dispatched")
-      .map((e) => ({
-        body: {
-          run_id: state.runId,
-          tenant: state.tenant,
-          step_number: e.step_number as number,
-          attempt: e.attempt as number,
-          ...(state.traceId ? { trace_id: state.traceId } : {}),
-        } satisfies StepMessage,
-        contentType: "json" as const,
-      }));
-    if (messages.length === 0) return;
-    try {
-      await this.env.STEPS.sendBatch(messages);
-    } catch (err) {
-      // The attempts stay on record with a deadline: the alarm times them out and dispatches
-      // new attempts, so a failed send delays the run but never loses a step.
-      console.log(
-        JSON.stringify({
-          level: "error",
-          msg: "enqueue failed",
-          run_id: state.runId,
-          tenant: state.tenant,
-          error: String(err),
-        }),
-      );
+  /** Carries out due outbox items; a concurrent caller waits for the flush already running. */
+  private flushOutbox(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
     }
+    this.flushing = (async () => {
+      do {
+        this.flushAgain = false;
+        for (const item of this.outbox.due(Date.now())) await this.deliver(item);
+      } while (this.flushAgain);
+    })().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async deliver(item: OutboxItem): Promise<void> {
+    const { messages } = item.payload as unknown as { messages: StepMessage[] };
+    try {
+      faultInjector()?.beforeEnqueue?.(messages);
+      await this.env.STEPS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
+      this.outbox.done(item.id);
+    } catch (err) {
+      const retryAt = this.outbox.failed(item.id, Date.now(), String(err));
+      log("error", "enqueue failed; will retry from the outbox", {
+        run_id: this.state?.runId,
+        tenant: this.state?.tenant,
+        attempt: item.attempts + 1,
+        retry_at: new Date(retryAt).toISOString(),
+        error: String(err),
+      });
+    }
+  }
+
+  /** Arms the single alarm for the earliest deadline, retry or pending side effect. */
+  private async rearm(): Promise<void> {
+    const times = [this.state ? nextWake(this.state) : null, this.outbox.nextAt()].filter(
+      (t): t is number => t !== null,
+    );
+    if (times.length === 0) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.min(...times));
   }
 }

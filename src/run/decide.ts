@@ -4,21 +4,32 @@ import { resolveReferences } from "../plan/references";
 import { classifyError, type FailureInfo } from "../tools/errors";
 import { backoffDelay } from "./backoff";
 import type { EventDraft } from "./events";
+import { stepPolicy } from "./policy";
 import { ACTIVE_PHASES, isFinished, type RunState, type StepState, TERMINAL_PHASES } from "./state";
 
-/**
- * Time a dispatched attempt may sit on the queue before a consumer starts it. Queues deliver
- * in milliseconds when healthy; a backlog or a lost message shows up here as a timeout.
- */
-export const QUEUE_GRACE_MS = 30_000;
-/** Slack past the step timeout for the consumer's own report to arrive. */
-export const REPORT_GRACE_MS = 5_000;
+/** How long past its timeout the watchdog waits before it declares an attempt lost. */
+export interface Grace {
+  /**
+   * Extra time a dispatched attempt may sit on the queue before a consumer starts it. Queues
+   * deliver in milliseconds when healthy; a backlog or a lost message shows up as a timeout.
+   */
+  dispatchMs: number;
+  /** Extra time past the step timeout for the consumer's own report to arrive. */
+  reportMs: number;
+}
+
+export const DEFAULT_GRACE: Grace = { dispatchMs: 30_000, reportMs: 5_000 };
 
 export interface DecideContext {
   now: number;
   random: () => number;
+  /** The tool's declared retry policy. */
   policyFor: (toolName: string) => RetryPolicy;
+  grace: Grace;
 }
+
+const policyOf = (state: RunState, s: StepState, ctx: DecideContext) =>
+  stepPolicy(s.step, state.options, ctx.policyFor(s.step.tool_name));
 
 export type AttemptOutcome = { ok: true; output: Json } | { ok: false; error: FailureInfo };
 
@@ -40,8 +51,9 @@ const ignored = (step: number, attempt: number, reason: string, extra: Record<st
 
 function attemptFailed(state: RunState, s: StepState, failure: FailureInfo, ctx: DecideContext): EventDraft[] {
   const base = { step_number: s.step.step_number, attempt: s.attempt };
-  if (failure.retryable && s.attempt < state.options.max_attempts) {
-    const delay = backoffDelay(ctx.policyFor(s.step.tool_name), s.attempt, ctx.random);
+  const policy = policyOf(state, s, ctx);
+  if (failure.retryable && s.attempt < policy.maxAttempts) {
+    const delay = backoffDelay(policy.backoff, s.attempt, ctx.random);
     return [
       {
         type: "step.retry_scheduled",
@@ -75,12 +87,12 @@ export function onStart(
 
   const outputs = new Map<number, Json>();
   for (const [n, other] of state.steps) if (other.phase === "succeeded") outputs.set(n, other.output);
-  const timeout = state.options.step_timeout_ms;
+  const timeout = policyOf(state, s, ctx).timeoutMs;
   const started: EventDraft = {
     type: "step.started",
     step_number: stepNumber,
     attempt,
-    data: { deadline_at: ctx.now + timeout + REPORT_GRACE_MS },
+    data: { deadline_at: ctx.now + timeout + ctx.grace.reportMs },
   };
   let input: Record<string, Json>;
   try {
@@ -119,6 +131,29 @@ export function onResult(
     return [{ type: "step.succeeded", step_number: stepNumber, attempt, data: { output: outcome.output } }];
   }
   return attemptFailed(state, s, outcome.error, ctx);
+}
+
+/** The queue gave up on a message (dead-letter queue): the attempt it carried has failed. */
+export function onDeadLetter(
+  state: RunState,
+  stepNumber: number,
+  attempt: number,
+  reason: string,
+  ctx: DecideContext,
+): EventDraft[] {
+  const s = state.steps.get(stepNumber);
+  const current = s && !isFinished(state) && s.attempt === attempt && (s.phase === "queued" || s.phase === "running");
+  if (!current)
+    return [ignored(stepNumber, attempt, "dead letter for an attempt no longer current", { dead_letter: true })];
+  return [
+    { type: "step.dead_lettered", step_number: stepNumber, attempt, data: { reason } },
+    ...attemptFailed(
+      state,
+      s,
+      { message: `Queue gave up on the step: ${reason}`, retryable: true, code: "dead_letter" },
+      ctx,
+    ),
+  ];
 }
 
 /** The watchdog: attempts past their deadline (consumer gone, message lost) time out. */
@@ -195,7 +230,7 @@ export function advance(state: RunState, ctx: DecideContext): EventDraft[] {
     type: "step.dispatched",
     step_number: s.step.step_number,
     attempt: s.attempt + 1,
-    data: { deadline_at: ctx.now + state.options.step_timeout_ms + QUEUE_GRACE_MS },
+    data: { deadline_at: ctx.now + policyOf(state, s, ctx).timeoutMs + ctx.grace.dispatchMs },
   });
   let inFlight = steps.filter((s) => ACTIVE_PHASES.has(s.phase)).length;
   for (const s of steps) {

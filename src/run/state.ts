@@ -142,7 +142,8 @@ export function apply(state: RunState, event: RunEvent): void {
       if (s) finishStep(s, "cancelled", event.at);
       break;
     case "step.ignored":
-      break; // recorded for audit; changes nothing
+    case "step.dead_lettered":
+      break; // recorded for audit; the failure that follows changes the state
     case "run.completed":
       state.status = "completed";
       state.result = d.result ?? null;

@@ -14,6 +14,7 @@ export interface RunApi {
   events(after: number, limit: number): Promise<RunEvent[] | null>;
   startAttempt(stepNumber: number, attempt: number): Promise<AttemptGrant | null>;
   finishAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  deadLetter(stepNumber: number, attempt: number, reason: string): Promise<void>;
   cancel(reason: string): Promise<CancelResult>;
   fetch(request: Request): Promise<Response>;
 }

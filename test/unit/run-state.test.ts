@@ -4,13 +4,13 @@ import type { RunOptions } from "../../src/contracts/run";
 import { backoffDelay } from "../../src/run/backoff";
 import {
   type AttemptOutcome,
+  DEFAULT_GRACE,
   type DecideContext,
   nextWake,
   onCancel,
   onResult,
   onStart,
   onTimeouts,
-  QUEUE_GRACE_MS,
 } from "../../src/run/decide";
 import type { RunEvent } from "../../src/run/events";
 import { initial, type RunState, reduce } from "../../src/run/state";
@@ -31,7 +31,7 @@ const step = (n: number, depends_on: number[] = [], tool = "calculator"): PlanSt
 /** A run driven through `transition` exactly as the coordinator drives it, keeping every event. */
 function harness(steps: PlanStep[], options: Partial<RunOptions> = {}) {
   let now = 1_000_000;
-  const ctx = (): DecideContext => ({ now, random: () => 0.5, policyFor: () => POLICY });
+  const ctx = (): DecideContext => ({ now, random: () => 0.5, policyFor: () => POLICY, grace: DEFAULT_GRACE });
   const created: RunEvent = {
     seq: 1,
     type: "run.created",
@@ -183,7 +183,7 @@ describe("run state: a fold of its events", () => {
   it("times out a message that was never delivered", () => {
     const h = harness([step(1)]);
     h.plan();
-    expect(h.tick(OPTIONS.step_timeout_ms + QUEUE_GRACE_MS)).toEqual(["step.retry_scheduled#1.1"]);
+    expect(h.tick(OPTIONS.step_timeout_ms + DEFAULT_GRACE.dispatchMs)).toEqual(["step.retry_scheduled#1.1"]);
   });
 
   it("fails a step whose reference cannot be resolved, without retrying", () => {

@@ -1,0 +1,40 @@
+import type { StepMessage } from "./contracts/tool";
+
+/** What to do to one delivery of a step message. Every field is off by default. */
+export interface MessageFault {
+  /** Ack the message without doing anything: a lost message. */
+  drop?: boolean;
+  /** Send the same message to the queue again before handling it: a duplicate delivery. */
+  duplicate?: boolean;
+  /** Throw after the attempt was granted, before the tool runs: a consumer crash. */
+  throwBeforeTool?: boolean;
+  /** Throw after the tool ran, before its outcome is reported: a crash after the side effect. */
+  throwAfterTool?: boolean;
+  /** Make the tool take this much longer (still subject to its timeout): a hung tool. */
+  hangMs?: number;
+  /** Wait this long before reporting the outcome: a slow or partitioned consumer. */
+  delayReportMs?: number;
+}
+
+/**
+ * Fault injection for the durability tests. There is deliberately no binding, variable, header
+ * or request that reaches it: only code in the Worker's own isolate can install an injector,
+ * which the Vitest integration does (tests share the Worker's isolate) and a deployment cannot.
+ */
+export interface FaultInjector {
+  /** Called for every delivery of a step message; `delivery` is the queue's attempt count. */
+  onMessage?(message: StepMessage, delivery: number): MessageFault | undefined;
+  /** Called before the coordinator sends a batch to the queue; throw to make the send fail. */
+  beforeEnqueue?(messages: readonly StepMessage[]): void;
+}
+
+let injector: FaultInjector | null = null;
+
+/** Installs (or with null removes) the fault injector. Test code only. */
+export function setFaultInjector(next: FaultInjector | null): void {
+  injector = next;
+}
+
+export function faultInjector(): FaultInjector | null {
+  return injector;
+}

@@ -1,0 +1,78 @@
+import type { Json } from "../contracts/common";
+
+export type OutboxKind = "enqueue";
+
+export interface OutboxItem {
+  id: number;
+  kind: OutboxKind;
+  payload: Json;
+  attempts: number;
+}
+
+interface OutboxRow extends Record<string, SqlStorageValue> {
+  id: number;
+  kind: string;
+  payload: string;
+  attempts: number;
+}
+
+/** Retry delay for a side effect that failed `attempts` times: 0.5 s doubling, capped at a minute. */
+export const outboxDelay = (attempts: number): number => Math.min(60_000, 500 * 2 ** Math.max(0, attempts - 1));
+
+/**
+ * Side effects (queue sends) recorded in the same transaction as the events that cause them,
+ * attempted after the commit, deleted once done, and retried from the alarm when they fail —
+ * so a failed send delays a step but never loses it.
+ */
+export class Outbox {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS outbox (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL,
+      payload TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_at INTEGER NOT NULL,
+      last_error TEXT
+    )`);
+  }
+
+  /** Call inside the transaction that appends the causing events. */
+  add(kind: OutboxKind, payload: Json, now: number): void {
+    this.sql.exec("INSERT INTO outbox (kind, payload, next_at) VALUES (?, ?, ?)", kind, JSON.stringify(payload), now);
+  }
+
+  due(now: number): OutboxItem[] {
+    return this.sql
+      .exec<OutboxRow>("SELECT id, kind, payload, attempts FROM outbox WHERE next_at <= ? ORDER BY id", now)
+      .toArray()
+      .map((r) => ({
+        id: r.id,
+        kind: r.kind as OutboxKind,
+        payload: JSON.parse(r.payload) as Json,
+        attempts: r.attempts,
+      }));
+  }
+
+  done(id: number): void {
+    this.sql.exec("DELETE FROM outbox WHERE id = ?", id);
+  }
+
+  failed(id: number, now: number, error: string): number {
+    const row = this.sql
+      .exec<{ attempts: number }>("UPDATE outbox SET attempts = attempts + 1 WHERE id = ? RETURNING attempts", id)
+      .one();
+    const nextAt = now + outboxDelay(row.attempts);
+    this.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", nextAt, error.slice(0, 500), id);
+    return nextAt;
+  }
+
+  /** Epoch ms of the earliest pending item, or null when nothing is pending. */
+  nextAt(): number | null {
+    const row = this.sql.exec<{ t: number | null }>("SELECT MIN(next_at) AS t FROM outbox").one();
+    return row.t;
+  }
+
+  size(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n;
+  }
+}
