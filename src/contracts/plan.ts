@@ -30,6 +30,7 @@ export const stepInputSchema = z
     tool_input: jsonObjectSchema,
     reasoning: z.string().max(LIMITS.maxReasoningChars).optional(),
     depends_on: z.array(z.number().int().min(1).max(LIMITS.maxStepNumber)).max(LIMITS.maxSteps).optional(),
+    ...stepPolicyFields,
   })
   .strict()
   .meta({ id: "StepInput" });

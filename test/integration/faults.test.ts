@@ -1,0 +1,233 @@
+import { createExecutionContext, createMessageBatch, evictDurableObject, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Run, RunEvent } from "../../src/contracts/run";
+import type { StepMessage } from "../../src/contracts/tool";
+import { STEPS_DLQ } from "../../src/executor/consumer";
+import { type FaultInjector, type MessageFault, setFaultInjector } from "../../src/faults";
+import worker from "../../src/index";
+import { api, createRun, getEvents, waitForRun } from "../helpers/api";
+import { messageKey, terminalEventsPerStep, todoCount } from "../helpers/faults";
+import { eventsOf, watch } from "../helpers/live";
+
+afterEach(() => setFaultInjector(null));
+
+/** Injects `fault` into the first delivery of each matching (step, attempt) message, once. */
+function once(match: (m: StepMessage) => boolean, fault: MessageFault): FaultInjector {
+  const seen = new Set<string>();
+  return {
+    onMessage(m) {
+      if (!match(m) || seen.has(messageKey(m))) return undefined;
+      seen.add(messageKey(m));
+      return fault;
+    },
+  };
+}
+
+const FAST = { step_timeout_ms: 500, max_attempts: 4 };
+
+/** A todo add (the side effect to count), a calculation, and a step that needs both. */
+function todoPlan(text: string) {
+  return {
+    prompt: `fault test ${text}`,
+    options: FAST,
+    plan: {
+      steps: [
+        { step_number: 1, tool_name: "todo_store", tool_input: { action: "add", text } },
+        { step_number: 2, tool_name: "calculator", tool_input: { expression: "6 * 7" } },
+        {
+          step_number: 3,
+          tool_name: "text",
+          tool_input: { operation: "uppercase", text: "{{steps.1.output.todo.text}} = {{steps.2.output}}" },
+        },
+      ],
+    },
+  };
+}
+
+async function expectCleanFinish(run: Run, text: string): Promise<RunEvent[]> {
+  expect(run.status).toBe("completed");
+  expect(run.result).toBe(`${text.toUpperCase()} = 42`);
+  const events = await getEvents(run.run_id);
+  for (const [step, outcomes] of terminalEventsPerStep(events)) {
+    expect(outcomes, `step ${step} outcomes`).toEqual(["step.succeeded"]);
+  }
+  expect(terminalEventsPerStep(events).size).toBe(3);
+  expect(await todoCount(text)).toBe(1);
+  return events;
+}
+
+const unique = (label: string) => `${label} ${crypto.randomUUID().slice(0, 8)}`;
+
+describe("fault injection through the real queue and coordinator", () => {
+  it("survives duplicate delivery of every message", async () => {
+    setFaultInjector(once(() => true, { duplicate: true }));
+    const text = unique("dup");
+    const run = await waitForRun((await createRun(todoPlan(text))).run_id);
+    const events = await expectCleanFinish(run, text);
+    const ignored = events.filter((e) => e.type === "step.ignored");
+    expect(ignored.length).toBeGreaterThanOrEqual(3);
+    expect(ignored.every((e) => e.data?.ignored === true)).toBe(true);
+    expect(run.execution_log.map((e) => e.attempts)).toEqual([1, 1, 1]);
+  });
+
+  it("recovers when the consumer crashes before running the tool", async () => {
+    setFaultInjector(once((m) => m.step_number === 1 && m.attempt === 1, { throwBeforeTool: true }));
+    const text = unique("crash-before");
+    const run = await waitForRun((await createRun(todoPlan(text))).run_id);
+    const events = await expectCleanFinish(run, text);
+    expect(run.execution_log[0]?.attempts).toBe(2);
+    expect(events.find((e) => e.type === "step.retry_scheduled")?.data?.reason).toBe("timeout");
+  });
+
+  it("does not repeat the side effect when the consumer crashes after the tool ran", async () => {
+    setFaultInjector(once((m) => m.step_number === 1 && m.attempt === 1, { throwAfterTool: true }));
+    const text = unique("crash-after");
+    const run = await waitForRun((await createRun(todoPlan(text))).run_id);
+    await expectCleanFinish(run, text);
+    expect(run.execution_log[0]?.attempts).toBe(2);
+  });
+
+  it("recovers a lost message with the watchdog", async () => {
+    setFaultInjector(once((m) => m.step_number === 2 && m.attempt === 1, { drop: true }));
+    const text = unique("lost");
+    const run = await waitForRun((await createRun(todoPlan(text))).run_id);
+    const events = await expectCleanFinish(run, text);
+    expect(run.execution_log[1]?.attempts).toBe(2);
+    const timedOut = events.find((e) => e.type === "step.retry_scheduled" && e.step_number === 2);
+    expect(timedOut?.data).toMatchObject({ reason: "timeout", error: "Step was not picked up before its deadline" });
+  });
+
+  it("times out a tool that hangs past its timeout, then retries it", async () => {
+    setFaultInjector(once((m) => m.step_number === 2 && m.attempt === 1, { hangMs: 3000 }));
+    const text = unique("hang");
+    const run = await waitForRun((await createRun(todoPlan(text))).run_id);
+    const events = await expectCleanFinish(run, text);
+    const retry = events.find((e) => e.type === "step.retry_scheduled" && e.step_number === 2);
+    expect(retry?.data).toMatchObject({ reason: "timeout", error: "Step timed out" });
+    expect(run.execution_log[1]?.attempts).toBe(2);
+  });
+
+  it("finishes when the coordinator is evicted between dispatch and result", async () => {
+    setFaultInjector(once((m) => m.step_number === 1, { delayReportMs: 300 }));
+    const text = unique("evict");
+    const created = await createRun(todoPlan(text));
+    await evictDurableObject(env.RUNS.get(env.RUNS.idFromName(`dev:${created.run_id}`)));
+    const run = await waitForRun(created.run_id);
+    await expectCleanFinish(run, text);
+    expect(run.execution_log.map((e) => e.attempts)).toEqual([1, 1, 1]);
+  });
+
+  it("retries a failed queue send from the outbox", async () => {
+    let failures = 2;
+    setFaultInjector({
+      beforeEnqueue() {
+        if (failures-- > 0) throw new Error("injected: queue unavailable");
+      },
+    });
+    const text = unique("outbox");
+    const created = await createRun(todoPlan(text));
+    expect(created.status).toBe("running");
+    const run = await waitForRun(created.run_id);
+    await expectCleanFinish(run, text);
+    expect(failures).toBeLessThan(0);
+    // The send was retried, not the attempts: every step ran once.
+    expect(run.execution_log.map((e) => e.attempts)).toEqual([1, 1, 1]);
+  });
+
+  it("ignores a result that arrives after the run was cancelled, and tells watchers", async () => {
+    setFaultInjector(once((m) => m.step_number === 2, { delayReportMs: 400 }));
+    const text = unique("cancel");
+    const created = await createRun(todoPlan(text));
+    const { session } = await watch(created.run_id, { after: 0 });
+    await session.received(3);
+    const res = await api(`/api/v1/runs/${created.run_id}/cancel`, { method: "POST" });
+    expect(res.status).toBe(200);
+    expect(await session.closed).toBe(1000);
+    expect(eventsOf(session.messages).at(-1)?.type).toBe("run.cancelled");
+    // Let the delayed result arrive, then check it changed nothing.
+    const deadline = Date.now() + 5000;
+    let events = await getEvents(created.run_id);
+    while (!events.some((e) => e.type === "step.ignored" && e.step_number === 2) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      events = await getEvents(created.run_id);
+    }
+    const late = events.find((e) => e.type === "step.ignored" && e.step_number === 2);
+    expect(late?.data).toMatchObject({ ignored: true, reason: "run cancelled", outcome: "succeeded" });
+    const run = await waitForRun(created.run_id);
+    expect(run.status).toBe("cancelled");
+    expect(run.execution_log[1]?.status).toBe("cancelled");
+    for (const outcomes of terminalEventsPerStep(events).values()) expect(outcomes).toHaveLength(1);
+  });
+
+  it("ignores the result of a stale attempt that arrives after a retry", async () => {
+    setFaultInjector(once((m) => m.step_number === 1 && m.attempt === 1, { delayReportMs: 1500 }));
+    const created = await createRun({
+      prompt: "stale attempt",
+      options: { step_timeout_ms: 300, max_attempts: 3 },
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "calculator", tool_input: { expression: "1 + 1" } },
+          { step_number: 2, tool_name: "sleep", tool_input: { ms: 2500 }, timeout_ms: 5000 },
+        ],
+      },
+    });
+    const run = await waitForRun(created.run_id);
+    expect(run.status).toBe("completed");
+    expect(run.execution_log[0]).toMatchObject({ attempts: 2, output: 2 });
+    const events = await getEvents(created.run_id);
+    const stale = events.find((e) => e.type === "step.ignored" && e.step_number === 1);
+    expect(stale).toMatchObject({ attempt: 1, data: { ignored: true, reason: "stale attempt" } });
+    expect(terminalEventsPerStep(events).get(1)).toEqual(["step.succeeded"]);
+  });
+
+  it("records a dead-lettered message on its run and retries the step", async () => {
+    setFaultInjector(once((m) => m.step_number === 1 && m.attempt === 1, { delayReportMs: 800 }));
+    const created = await createRun({
+      prompt: "dead letter",
+      options: { step_timeout_ms: 2000 },
+      plan: { steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression: "3 * 3" } }] },
+    });
+    const body: StepMessage = { run_id: created.run_id, tenant: "dev", step_number: 1, attempt: 1 };
+    const batch = createMessageBatch(STEPS_DLQ, [{ id: "dead-1", timestamp: new Date(), attempts: 1, body }]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual(["dead-1"]);
+    const run = await waitForRun(created.run_id);
+    expect(run).toMatchObject({ status: "completed", result: 9 });
+    const events = await getEvents(created.run_id);
+    expect(events.find((e) => e.type === "step.dead_lettered")).toMatchObject({ step_number: 1, attempt: 1 });
+    expect(events.find((e) => e.type === "step.retry_scheduled")?.data?.reason).toBe("dead_letter");
+    expect(run.execution_log[0]?.attempts).toBe(2);
+  });
+
+  it("spaces retries by the run's backoff policy (recorded delay_ms, not wall clock)", async () => {
+    setFaultInjector({
+      onMessage: (m) => (m.attempt < 3 ? { hangMs: 1000 } : undefined),
+    });
+    const created = await createRun({
+      prompt: "backoff",
+      options: { step_timeout_ms: 200, max_attempts: 3, retry: { base_delay_ms: 100, factor: 3, max_delay_ms: 250 } },
+      plan: { steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression: "2 ^ 5" } }] },
+    });
+    const run = await waitForRun(created.run_id);
+    expect(run).toMatchObject({ status: "completed", result: 32 });
+    const retries = (await getEvents(created.run_id)).filter((e) => e.type === "step.retry_scheduled");
+    expect(retries.map((e) => e.attempt)).toEqual([1, 2]);
+    const ceilings = [100, 250]; // min(cap, base · factor^(attempt-1))
+    retries.forEach((e, i) => {
+      const delay = e.data?.delay_ms as number;
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThan(ceilings[i] as number);
+      expect(e.data?.retry_at).toBe(Date.parse(e.at) + delay);
+    });
+  });
+
+  it("cannot be switched on from outside: no request reaches the injector", async () => {
+    const run = await waitForRun(
+      (await createRun({ prompt: "calculate 2 + 2", options: { step_timeout_ms: 500 } })).run_id,
+    );
+    expect(run.execution_log[0]?.attempts).toBe(1);
+  });
+});
