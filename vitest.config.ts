@@ -17,6 +17,8 @@ export default defineConfig(async () => {
             WATCHDOG_DISPATCH_GRACE_MS: "1500",
             WATCHDOG_REPORT_GRACE_MS: "500",
             TEST_MIGRATIONS: migrations,
+            // Replays a soak schedule: SOAK_SEED=123 npm test
+            SOAK_SEED: process.env.SOAK_SEED ?? "",
           },
         },
       }),
@@ -25,6 +27,8 @@ export default defineConfig(async () => {
       setupFiles: ["./test/setup.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
+      // Runtime logs only for failing tests: the fault suites log every injected crash.
+      silent: "passed-only",
       hookTimeout: 30_000,
     },
   };

@@ -5,6 +5,7 @@ declare global {
   namespace Cloudflare {
     interface Env extends CraneEnv {
       TEST_MIGRATIONS: D1Migration[];
+      SOAK_SEED: string;
     }
     interface GlobalProps {
       mainModule: typeof import("../src/index");

@@ -41,13 +41,13 @@ export async function getEvents(runId: string, after = 0): Promise<RunEvent[]> {
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
 
 /** Polls until the run is finished; fails after `timeoutMs` instead of hanging. */
-export async function waitForRun(runId: string, timeoutMs = 15_000): Promise<Run> {
+export async function waitForRun(runId: string, timeoutMs = 15_000, pollMs = 20): Promise<Run> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await getRun(runId);
     if (FINISHED.has(run.status)) return run;
     if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
