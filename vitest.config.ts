@@ -6,7 +6,7 @@ import { defineConfig } from "vitest/config";
 // queue (producer and consumer), D1 and WebSockets. Only ENVIRONMENT is overridden.
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
-  return {
+  const workers = {
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
@@ -24,12 +24,24 @@ export default defineConfig(async () => {
       }),
     ],
     test: {
+      name: "workers",
       setupFiles: ["./test/setup.ts"],
-      include: ["test/**/*.test.ts"],
+      include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
       testTimeout: 30_000,
       // Runtime logs only for failing tests: the fault suites log every injected crash.
       silent: "passed-only",
       hookTimeout: 30_000,
     },
   };
+  // End-to-end tests drive `wrangler dev` from Node, as a user would, and kill it.
+  const e2e = {
+    test: {
+      name: "e2e",
+      include: ["test/e2e/**/*.test.ts"],
+      environment: "node",
+      testTimeout: 180_000,
+      hookTimeout: 60_000,
+    },
+  };
+  return { test: { projects: [workers, e2e] } };
 });

@@ -73,6 +73,10 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     };
     // SQLite storage is synchronous: the state is rebuilt before any request is delivered.
     this.state = reduce(this.log.after(0));
+    // An unfinished run always has an alarm; re-arm it should one have been lost.
+    ctx.blockConcurrencyWhile(async () => {
+      if ((await ctx.storage.getAlarm()) === null) await this.rearm();
+    });
   }
 
   /** Creates and plans the run, then dispatches its first steps. Idempotent: a second call returns the run. */

@@ -46,7 +46,7 @@ function makeCase(i: number, rand: () => number): Case {
     case 1: {
       const [x, k, m] = [int(100), int(10), int(5)];
       return {
-        steps: [calc(1, `${x}`), calc(2, "{{steps.1.output}} + " + k), calc(3, `{{steps.2.output}} * ${m}`)],
+        steps: [calc(1, `${x}`), calc(2, `{{steps.1.output}} + ${k}`), calc(3, `{{steps.2.output}} * ${m}`)],
         check: (r) => r === (x + k) * m,
         expected: String((x + k) * m),
       };

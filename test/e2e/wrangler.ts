@@ -1,0 +1,79 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const WRANGLER = path.join(ROOT, "node_modules/.bin/wrangler");
+const ENV = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+
+/** A `wrangler dev` of this project on its own port and state directory, as `npm run dev` starts it. */
+export class LocalCrane {
+  readonly persistTo = mkdtempSync(path.join(tmpdir(), "crane-e2e-"));
+  readonly port = 18_000 + Math.floor(Math.random() * 2_000);
+  private child: ChildProcess | null = null;
+  output = "";
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  migrate(): void {
+    execFileSync(WRANGLER, ["d1", "migrations", "apply", "crane", "--local", "--persist-to", this.persistTo], {
+      cwd: ROOT,
+      env: ENV,
+      stdio: "pipe",
+    });
+  }
+
+  /** Starts wrangler dev and waits until the API answers. */
+  async start(vars: Record<string, string> = {}): Promise<void> {
+    const args = ["dev", "--port", String(this.port), "--ip", "127.0.0.1", "--persist-to", this.persistTo];
+    args.push("--inspector-port", String(this.port + 1));
+    for (const [k, v] of Object.entries({ ENVIRONMENT: "development", ...vars })) args.push("--var", `${k}:${v}`);
+    // Its own process group, so that kill() takes workerd down with wrangler, like a crash would.
+    this.child = spawn(WRANGLER, args, { cwd: ROOT, env: ENV, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout?.on("data", (d) => {
+      this.output += String(d);
+    });
+    this.child.stderr?.on("data", (d) => {
+      this.output += String(d);
+    });
+    const deadline = Date.now() + 60_000;
+    let last: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`${this.url}/api/v1/health`);
+        if (res.status === 200) return;
+        last = `health answered ${res.status}`;
+      } catch (err) {
+        last = err; // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`wrangler dev did not start (${String(last)}):\n${this.output.slice(-3000)}`);
+  }
+
+  /** `kill -9` of wrangler and workerd: no shutdown hooks, no flushing. */
+  kill(): void {
+    if (this.child?.pid) {
+      try {
+        process.kill(-this.child.pid, "SIGKILL");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+      }
+    }
+    this.child = null;
+  }
+
+  async api(pathname: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", "Bearer crane-dev-key");
+    if (init.json !== undefined) headers.set("Content-Type", "application/json");
+    return fetch(`${this.url}${pathname}`, {
+      ...init,
+      headers,
+      body: init.json === undefined ? init.body : JSON.stringify(init.json),
+    });
+  }
+}
