@@ -13,6 +13,8 @@ export default defineConfig(async () => {
         miniflare: {
           bindings: {
             ENVIRONMENT: "development",
+            // The fault suites log every injected crash; LOG_LEVEL=info npm test shows them.
+            LOG_LEVEL: process.env.LOG_LEVEL ?? "off",
             // A short watchdog so that lost messages are recovered within a test's time.
             WATCHDOG_DISPATCH_GRACE_MS: "1500",
             WATCHDOG_REPORT_GRACE_MS: "500",
@@ -28,8 +30,6 @@ export default defineConfig(async () => {
       setupFiles: ["./test/setup.ts"],
       include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
       testTimeout: 30_000,
-      // Runtime logs only for failing tests: the fault suites log every injected crash.
-      silent: "passed-only",
       hookTimeout: 30_000,
     },
   };

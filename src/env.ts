@@ -1,4 +1,4 @@
-import type { StepMessage } from "./contracts/tool";
+import type { ArchiveMessage, StepMessage } from "./contracts/tool";
 
 /** The Worker's bindings and variables (wrangler.toml). */
 export interface Env {
@@ -8,10 +8,16 @@ export interface Env {
   /** One RunCoordinator per run; reach it through `runStub`, which types its RPC methods. */
   RUNS: DurableObjectNamespace;
   STEPS: Queue<StepMessage>;
+  /** Sync requests for the D1 archive, batched by its consumer. */
+  ARCHIVE: Queue<ArchiveMessage>;
+  /** How long a finished, archived run keeps its Durable Object storage (ms); default 7 days. */
+  RUN_RETENTION_MS?: string;
   /** Watchdog slack (ms) for a dispatched attempt to be picked up; default 30000. */
   WATCHDOG_DISPATCH_GRACE_MS?: string;
   /** Watchdog slack (ms) past a step's timeout for its report to arrive; default 5000. */
   WATCHDOG_REPORT_GRACE_MS?: string;
+  /** Lowest log level written: debug, info (default), warn, error, off. */
+  LOG_LEVEL?: string;
   /** Admin token for key management (a secret in production). */
   ADMIN_TOKEN?: string;
 }

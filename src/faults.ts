@@ -26,6 +26,8 @@ export interface FaultInjector {
   onMessage?(message: StepMessage, delivery: number): MessageFault | undefined;
   /** Called before the coordinator sends a batch to the queue; throw to make the send fail. */
   beforeEnqueue?(messages: readonly StepMessage[]): void;
+  /** Called before the archive consumer writes a batch to D1; throw to make the write fail. */
+  beforeArchiveWrite?(runIds: readonly string[]): void;
 }
 
 let injector: FaultInjector | null = null;

@@ -8,6 +8,7 @@ import { requireApiKey } from "./middleware/auth";
 import { requestContext } from "./middleware/request-context";
 import { ApiError, problemResponse } from "./problem";
 import { catalogRoutes } from "./routes/catalog";
+import { metricsRoutes } from "./routes/metrics";
 import { runRoutes } from "./routes/runs";
 import type { AppEnv } from "./types";
 import { validationHook } from "./validation";
@@ -47,6 +48,7 @@ export function createApp() {
 
   app.route(API_BASE, runRoutes);
   app.route(API_BASE, catalogRoutes);
+  app.route(API_BASE, metricsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

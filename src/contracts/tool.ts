@@ -40,6 +40,14 @@ export const stepMessageSchema = z.object({
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 
+/** A request to copy a run's current snapshot to D1; the consumer pulls the snapshot itself. */
+export const archiveMessageSchema = z.object({
+  run_id: z.string().min(1).max(64),
+  tenant: z.string().min(1).max(64),
+  seq: z.number().int().min(1),
+});
+export type ArchiveMessage = z.infer<typeof archiveMessageSchema>;
+
 export const healthSchema = z
   .object({
     status: z.enum(["healthy", "unhealthy"]),

@@ -4,6 +4,7 @@ import { faultInjector, type MessageFault } from "../faults";
 import { log } from "../observability/log";
 import { runStub } from "../run/stub";
 import { defaultRegistry } from "../tools/registry";
+import { ARCHIVE_QUEUE, handleArchiveBatch } from "./archive-consumer";
 import { runTool } from "./run-tool";
 
 /** The dead-letter queue of `crane-steps` (wrangler.toml): messages the queue gave up on. */
@@ -89,8 +90,9 @@ async function handleDeadLetter(message: Message<unknown>, env: Env): Promise<vo
   }
 }
 
-/** The Worker's `queue()` handler: messages of a batch run concurrently. */
+/** The Worker's `queue()` handler for every queue it consumes; step messages of a batch run concurrently. */
 export async function handleStepBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  if (batch.queue === ARCHIVE_QUEUE) return handleArchiveBatch(batch, env);
   const handle = batch.queue === STEPS_DLQ ? handleDeadLetter : handleMessage;
   await Promise.all(batch.messages.map((m) => handle(m, env)));
 }

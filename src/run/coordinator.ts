@@ -5,7 +5,7 @@ import type { PlannerChoice, Run, RunEvent, RunOptions } from "../contracts/run"
 import type { StepMessage } from "../contracts/tool";
 import type { Env } from "../env";
 import { faultInjector } from "../faults";
-import { log } from "../observability/log";
+import { log, setLogLevel } from "../observability/log";
 import { defaultRegistry } from "../tools/registry";
 import { DEFAULT_RETRY } from "../tools/types";
 import {
@@ -26,6 +26,7 @@ import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
 import { broadcast, closeNormally, LIVE_SUBPROTOCOL, MAX_WATCHERS_PER_RUN, send } from "./live";
 import { Outbox, type OutboxItem } from "./outbox";
 import { createdEvent, planEvents } from "./planning";
+import type { RunSnapshot } from "./snapshot";
 import { initial, isFinished, type RunState, reduce } from "./state";
 import type { RunApi } from "./stub";
 import { transition } from "./transition";
@@ -44,6 +45,12 @@ export interface CreateRunCommand {
 
 export type CancelResult = { outcome: "not_found" } | { outcome: "finished" | "cancelled"; run: Run };
 
+/** Default time a finished, archived run keeps its Durable Object storage. */
+export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** A sync sent to the archive queue but not confirmed within this time is sent again. */
+const SYNC_CONFIRM_MS = 5 * 60 * 1000;
+const ARCHIVED_SEQ = "archived_seq";
+
 const nonNegativeInt = (v: string | undefined, fallback: number) => {
   const n = Number(v);
   return v !== undefined && v !== "" && Number.isInteger(n) && n >= 0 ? n : fallback;
@@ -56,21 +63,24 @@ const nonNegativeInt = (v: string | undefined, fallback: number) => {
  * (outbox) in one transaction, then carry the side effects out (broadcast, enqueue, alarm).
  */
 export class RunCoordinator extends DurableObject<Env> implements RunApi {
-  private readonly log: EventLog;
-  private readonly outbox: Outbox;
+  private log: EventLog;
+  private outbox: Outbox;
   private readonly grace: Grace;
+  private readonly retentionMs: number;
   private state: RunState | null;
   private flushing: Promise<void> | null = null;
   private flushAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    setLogLevel(env.LOG_LEVEL);
     this.log = new EventLog(ctx.storage.sql);
     this.outbox = new Outbox(ctx.storage.sql);
     this.grace = {
       dispatchMs: nonNegativeInt(env.WATCHDOG_DISPATCH_GRACE_MS, DEFAULT_GRACE.dispatchMs),
       reportMs: nonNegativeInt(env.WATCHDOG_REPORT_GRACE_MS, DEFAULT_GRACE.reportMs),
     };
+    this.retentionMs = nonNegativeInt(env.RUN_RETENTION_MS, DEFAULT_RETENTION_MS);
     // SQLite storage is synchronous: the state is rebuilt before any request is delivered.
     this.state = reduce(this.log.after(0));
     // An unfinished run always has an alarm; re-arm it should one have been lost.
@@ -130,9 +140,43 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     return { outcome: "cancelled", run: toRun(this.state) };
   }
 
-  /** The watchdog: times out attempts past their deadline, dispatches due retries, retries failed sends. */
+  /** What the archive copies to D1: the run as served, plus the whole log once it finished. */
+  async snapshot(): Promise<RunSnapshot | null> {
+    const s = this.state;
+    if (!s) return null;
+    const finished = isFinished(s);
+    return {
+      tenant: s.tenant,
+      run: toRun(s),
+      planner: s.plan?.planner ?? null,
+      seq: s.seq,
+      finished,
+      events: finished ? this.log.after(0) : null,
+    };
+  }
+
+  /** The archive confirms that D1 holds the snapshot up to `seq`. */
+  async synced(seq: number): Promise<void> {
+    if (!this.state) return;
+    this.outbox.confirmSync(seq);
+    if (isFinished(this.state)) {
+      const archived = Math.max(seq, Number(this.log.meta(ARCHIVED_SEQ) ?? 0));
+      this.log.setMeta(ARCHIVED_SEQ, String(archived));
+    }
+    await this.rearm();
+  }
+
+  /**
+   * The watchdog: times out attempts past their deadline, dispatches due retries, retries
+   * failed side effects, and deletes a finished run's storage once its retention has passed.
+   */
   override async alarm(): Promise<void> {
     if (!this.state) return;
+    const purgeAt = this.purgeAt();
+    if (purgeAt !== null && Date.now() >= purgeAt) {
+      await this.purge();
+      return;
+    }
     await this.commit((s, ctx) => onTimeouts(s, ctx));
     await this.flushOutbox();
     await this.rearm();
@@ -204,9 +248,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
           ...(work.traceId ? { trace_id: work.traceId } : {}),
         }),
       );
+    // D1 learns of a run when it is created and again whenever a finished run's log grows.
+    const sync = isFinished(work) || events.some((e) => e.type === "run.created");
     this.ctx.storage.transactionSync(() => {
       this.log.append(events);
       if (messages.length > 0) this.outbox.add("enqueue", { messages }, now);
+      if (sync) this.outbox.add("sync", { seq: work.seq }, now);
     });
     this.state = work;
   }
@@ -237,14 +284,22 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   }
 
   private async deliver(item: OutboxItem): Promise<void> {
-    const { messages } = item.payload as unknown as { messages: StepMessage[] };
     try {
+      if (item.kind === "sync") {
+        const { seq } = item.payload as { seq: number };
+        const state = this.state as RunState;
+        await this.env.ARCHIVE.send({ run_id: state.runId, tenant: state.tenant, seq }, { contentType: "json" });
+        // Kept until the archive confirms (`synced`); sent again if that never comes.
+        this.outbox.postpone(item.id, Date.now() + SYNC_CONFIRM_MS);
+        return;
+      }
+      const { messages } = item.payload as unknown as { messages: StepMessage[] };
       faultInjector()?.beforeEnqueue?.(messages);
       await this.env.STEPS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
       this.outbox.done(item.id);
     } catch (err) {
       const retryAt = this.outbox.failed(item.id, Date.now(), String(err));
-      log("error", "enqueue failed; will retry from the outbox", {
+      log("error", `${item.kind} failed; will retry from the outbox`, {
         run_id: this.state?.runId,
         tenant: this.state?.tenant,
         attempt: item.attempts + 1,
@@ -254,9 +309,28 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     }
   }
 
-  /** Arms the single alarm for the earliest deadline, retry or pending side effect. */
+  /** When a finished run's storage may go: its retention after completion, once D1 holds all of it. */
+  private purgeAt(): number | null {
+    const s = this.state;
+    if (!s || !isFinished(s) || !s.completedAt) return null;
+    if (Number(this.log.meta(ARCHIVED_SEQ) ?? 0) < s.seq) return null;
+    return Date.parse(s.completedAt) + this.retentionMs;
+  }
+
+  /** Deletes the run's storage; reads of the run are then served from the D1 archive. */
+  private async purge(): Promise<void> {
+    const runId = this.state?.runId;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.state = null;
+    this.log = new EventLog(this.ctx.storage.sql);
+    this.outbox = new Outbox(this.ctx.storage.sql);
+    log("info", "run storage deleted after retention; served from D1 from now on", { run_id: runId });
+  }
+
+  /** Arms the single alarm for the earliest deadline, retry, pending side effect or purge. */
   private async rearm(): Promise<void> {
-    const times = [this.state ? nextWake(this.state) : null, this.outbox.nextAt()].filter(
+    const times = [this.state ? nextWake(this.state) : null, this.outbox.nextAt(), this.purgeAt()].filter(
       (t): t is number => t !== null,
     );
     if (times.length === 0) await this.ctx.storage.deleteAlarm();

@@ -38,6 +38,20 @@ export class EventLog {
     sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", String(SCHEMA_VERSION));
   }
 
+  /** A small key-value record beside the log (schema version, archive progress). */
+  meta(key: string): string | null {
+    const rows = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
+    return rows[0]?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.sql.exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      key,
+      value,
+    );
+  }
+
   /** Events with `seq > after`, oldest first, at most `limit`. */
   after(after: number, limit = Number.MAX_SAFE_INTEGER): RunEvent[] {
     return this.sql

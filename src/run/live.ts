@@ -1,4 +1,4 @@
-import type { LiveMessage } from "../contracts/run";
+import type { LiveMessage, Run } from "../contracts/run";
 import type { RunEvent } from "./events";
 
 /** Most watchers one run accepts; each is a hibernatable WebSocket held by its Durable Object. */
@@ -28,4 +28,26 @@ export function closeNormally(ws: WebSocket): void {
   } catch (err) {
     console.log(JSON.stringify({ level: "debug", msg: "live close failed", error: String(err) }));
   }
+}
+
+/**
+ * The live stream of a run that only the D1 archive still holds: the snapshot, the replay after
+ * `?after=`, and the close, exactly as its coordinator would have sent them.
+ */
+export function archivedLiveResponse(
+  request: Request,
+  run: Run,
+  events: readonly RunEvent[],
+  after: number | undefined,
+): Response {
+  const { 0: client, 1: server } = new WebSocketPair();
+  server.accept();
+  send(server, { type: "snapshot", run, seq: events.at(-1)?.seq ?? 0 });
+  if (after !== undefined) for (const event of events) if (event.seq > after) send(server, { type: "event", event });
+  closeNormally(server);
+  const offered = request.headers.get("Sec-WebSocket-Protocol") ?? "";
+  const headers = new Headers();
+  if (offered.split(",").some((p) => p.trim() === LIVE_SUBPROTOCOL))
+    headers.set("Sec-WebSocket-Protocol", LIVE_SUBPROTOCOL);
+  return new Response(null, { status: 101, webSocket: client, headers });
 }

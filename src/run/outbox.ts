@@ -1,6 +1,7 @@
 import type { Json } from "../contracts/common";
 
-export type OutboxKind = "enqueue";
+/** `enqueue`: send dispatched attempts to the steps queue. `sync`: ask the archive to copy the run to D1. */
+export type OutboxKind = "enqueue" | "sync";
 
 export interface OutboxItem {
   id: number;
@@ -55,6 +56,16 @@ export class Outbox {
 
   done(id: number): void {
     this.sql.exec("DELETE FROM outbox WHERE id = ?", id);
+  }
+
+  /** Keeps an item that was carried out but awaits confirmation; it is retried at `nextAt` unless confirmed. */
+  postpone(id: number, nextAt: number): void {
+    this.sql.exec("UPDATE outbox SET next_at = ?, attempts = attempts + 1 WHERE id = ?", nextAt, id);
+  }
+
+  /** Confirms every `sync` item up to `seq`: D1 now holds that snapshot or a newer one. */
+  confirmSync(seq: number): void {
+    this.sql.exec("DELETE FROM outbox WHERE kind = 'sync' AND json_extract(payload, '$.seq') <= ?", seq);
   }
 
   failed(id: number, now: number, error: string): number {

@@ -2,6 +2,7 @@ import type { Run, RunEvent } from "../contracts/run";
 import type { Env } from "../env";
 import type { CancelResult, CreateRunCommand } from "./coordinator";
 import type { AttemptGrant, AttemptOutcome } from "./decide";
+import type { RunSnapshot } from "./snapshot";
 
 /**
  * The RPC surface of a run's coordinator. Declared by hand because the stub type the runtime
@@ -16,6 +17,8 @@ export interface RunApi {
   finishAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome): Promise<void>;
   deadLetter(stepNumber: number, attempt: number, reason: string): Promise<void>;
   cancel(reason: string): Promise<CancelResult>;
+  snapshot(): Promise<RunSnapshot | null>;
+  synced(seq: number): Promise<void>;
   fetch(request: Request): Promise<Response>;
 }
 

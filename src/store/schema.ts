@@ -46,3 +46,79 @@ export const apiKeys = sqliteTable(
 );
 
 export type TodoRow = typeof todos.$inferSelect;
+
+/**
+ * The run index: a row from the moment a run is created (status kept current), completed with
+ * the summary when it ends. `GET /runs` and `/metrics` read it; a run whose Durable Object was
+ * cleaned up after the retention period is read back from here.
+ */
+export const runs = sqliteTable(
+  "runs",
+  {
+    runId: text("run_id").primaryKey(),
+    tenant: text("tenant").notNull(),
+    prompt: text("prompt").notNull(),
+    status: text("status").notNull(),
+    planner: text("planner"),
+    plan: text("plan", { mode: "json" }),
+    stepCount: integer("step_count").notNull(),
+    result: text("result", { mode: "json" }),
+    error: text("error"),
+    createdAt: text("created_at").notNull(),
+    startedAt: text("started_at"),
+    completedAt: text("completed_at"),
+    durationMs: integer("duration_ms"),
+    /** Sequence number of the last event this row reflects; older snapshots never overwrite newer ones. */
+    seq: integer("seq").notNull(),
+    /** True once the full archive (steps and events of a finished run) is written. */
+    archived: integer("archived", { mode: "boolean" }).notNull().default(false),
+  },
+  (t) => [
+    index("runs_tenant_created_idx").on(t.tenant, t.createdAt, t.runId),
+    index("runs_tenant_status_created_idx").on(t.tenant, t.status, t.createdAt, t.runId),
+    index("runs_tenant_completed_idx").on(t.tenant, t.completedAt),
+  ],
+);
+
+/** A run's steps: written from the plan at creation (so `?tool=` finds in-flight runs), final at the end. */
+export const runSteps = sqliteTable(
+  "run_steps",
+  {
+    runId: text("run_id").notNull(),
+    stepNumber: integer("step_number").notNull(),
+    tenant: text("tenant").notNull(),
+    toolName: text("tool_name").notNull(),
+    toolInput: text("tool_input", { mode: "json" }).notNull(),
+    status: text("status").notNull(),
+    output: text("output", { mode: "json" }),
+    error: text("error"),
+    attempts: integer("attempts").notNull(),
+    startedAt: text("started_at"),
+    completedAt: text("completed_at"),
+    durationMs: integer("duration_ms"),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.runId, t.stepNumber] }),
+    index("run_steps_tenant_tool_created_idx").on(t.tenant, t.toolName, t.createdAt, t.runId),
+    index("run_steps_tenant_completed_idx").on(t.tenant, t.completedAt),
+  ],
+);
+
+/** The event log of a finished run, archived so reads keep working after retention. */
+export const runEvents = sqliteTable(
+  "run_events",
+  {
+    runId: text("run_id").notNull(),
+    seq: integer("seq").notNull(),
+    type: text("type").notNull(),
+    at: text("at").notNull(),
+    stepNumber: integer("step_number"),
+    attempt: integer("attempt"),
+    data: text("data", { mode: "json" }),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
+);
+
+export type RunRow = typeof runs.$inferSelect;
+export type RunStepRow = typeof runSteps.$inferSelect;

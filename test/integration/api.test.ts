@@ -187,6 +187,7 @@ describe("API: catalog, health and OpenAPI", () => {
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/api/v1/health",
+      "/api/v1/metrics",
       "/api/v1/runs",
       "/api/v1/runs/{run_id}",
       "/api/v1/runs/{run_id}/cancel",
@@ -194,7 +195,7 @@ describe("API: catalog, health and OpenAPI", () => {
       "/api/v1/runs/{run_id}/live",
       "/api/v1/tools",
     ]);
-    expect(Object.keys(doc.paths["/api/v1/runs"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(doc.paths["/api/v1/runs"] ?? {}).sort()).toEqual(["get", "post"]);
     const docs = await api("/docs", { key: null });
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain("/openapi.json");

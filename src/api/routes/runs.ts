@@ -1,16 +1,22 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { problemSchema } from "../../contracts/common";
+import { listRunsQuerySchema, runSummarySchema } from "../../contracts/history";
 import type { Plan } from "../../contracts/plan";
 import {
   createRunBodySchema,
   eventsQuerySchema,
+  type Run,
   runEventSchema,
   runIdParamSchema,
   runSchema,
 } from "../../contracts/run";
 import { PlanValidationError, validatePlan } from "../../plan/validate";
+import { archivedLiveResponse } from "../../run/live";
 import { runStub } from "../../run/stub";
+import { readArchivedEvents, readArchivedRun } from "../../store/archive-read";
+import { database } from "../../store/db";
+import { decodeCursor, listRuns } from "../../store/runs-query";
 import { defaultRegistry } from "../../tools/registry";
 import { uuidv7 } from "../ids";
 import { ApiError } from "../problem";
@@ -108,6 +114,22 @@ const liveRun = createRoute({
   },
 });
 
+const listRunsRoute = createRoute({
+  method: "get",
+  path: "/runs",
+  summary: "List runs, newest first (in-flight runs too), with filters and cursor pagination",
+  security,
+  request: { query: listRunsQuerySchema },
+  responses: {
+    200: {
+      ...json(z.array(runSummarySchema), "A page of runs"),
+      headers: { Link: { schema: { type: "string" }, description: 'rel="next" when more runs exist' } },
+    },
+    400: problem("Bad query parameter"),
+    401: problem("Unauthorized"),
+  },
+});
+
 const notFound = (runId: string) => new ApiError(404, `Run '${runId}' not found`);
 
 export const runRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -142,9 +164,28 @@ runRoutes.openapi(createRun, async (c) => {
   return c.json(run, 201, { Location: `/api/v1/runs/${runId}` });
 });
 
+runRoutes.openapi(listRunsRoute, async (c) => {
+  const query = c.req.valid("query");
+  const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
+  if (query.cursor !== undefined && !after)
+    throw new ApiError(400, "cursor is not valid: pass the value from a Link header");
+  const page = await listRuns(database(c.env.DB), c.get("tenant"), query, after);
+  if (page.next) {
+    const url = new URL(c.req.url);
+    url.searchParams.delete("offset");
+    url.searchParams.set("cursor", page.next);
+    c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
+  }
+  return c.json(page.runs, 200);
+});
+
+// A run whose coordinator deleted its storage after the retention period is served from D1.
+
 runRoutes.openapi(getRun, async (c) => {
   const { run_id } = c.req.valid("param");
-  const run = await runStub(c.env, c.get("tenant"), run_id).get();
+  const tenant = c.get("tenant");
+  const run =
+    (await runStub(c.env, tenant, run_id).get()) ?? (await readArchivedRun(database(c.env.DB), tenant, run_id));
   if (!run) throw notFound(run_id);
   return c.json(run, 200);
 });
@@ -152,31 +193,45 @@ runRoutes.openapi(getRun, async (c) => {
 runRoutes.openapi(getEvents, async (c) => {
   const { run_id } = c.req.valid("param");
   const { after, limit } = c.req.valid("query");
-  const events = await runStub(c.env, c.get("tenant"), run_id).events(after, limit);
+  const tenant = c.get("tenant");
+  const events =
+    (await runStub(c.env, tenant, run_id).events(after, limit)) ??
+    (await readArchivedEvents(database(c.env.DB), tenant, run_id, after, limit));
   if (!events) throw notFound(run_id);
   return c.json(events, 200);
 });
 
 runRoutes.openapi(cancelRun, async (c) => {
   const { run_id } = c.req.valid("param");
-  const result = await runStub(c.env, c.get("tenant"), run_id).cancel("Cancelled by request");
-  if (result.outcome === "not_found") throw notFound(run_id);
-  if (result.outcome === "finished") {
-    throw new ApiError(409, `Run '${run_id}' already finished with status ${result.run.status}`);
-  }
-  return c.json(result.run, 200);
+  const tenant = c.get("tenant");
+  const result = await runStub(c.env, tenant, run_id).cancel("Cancelled by request");
+  const finished =
+    result.outcome === "finished"
+      ? result.run
+      : result.outcome === "not_found"
+        ? await readArchivedRun(database(c.env.DB), tenant, run_id)
+        : null;
+  if (result.outcome === "not_found" && !finished) throw notFound(run_id);
+  if (finished) throw new ApiError(409, `Run '${run_id}' already finished with status ${finished.status}`);
+  return c.json((result as { run: Run }).run, 200);
 });
 
 runRoutes.openapi(liveRun, async (c) => {
   const { run_id } = c.req.valid("param");
-  c.req.valid("query");
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError(426, "This endpoint needs a WebSocket upgrade (Upgrade: websocket)", {
       headers: { Upgrade: "websocket" },
     });
   }
-  const res = await runStub(c.env, c.get("tenant"), run_id).fetch(c.req.raw);
-  if (res.status === 404) throw notFound(run_id);
+  const tenant = c.get("tenant");
+  const res = await runStub(c.env, tenant, run_id).fetch(c.req.raw);
+  if (res.status === 404) {
+    const archived = await readArchivedRun(database(c.env.DB), tenant, run_id);
+    if (!archived) throw notFound(run_id);
+    const events = (await readArchivedEvents(database(c.env.DB), tenant, run_id, 0, Number.MAX_SAFE_INTEGER)) ?? [];
+    // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
+    return archivedLiveResponse(c.req.raw, archived, events, c.req.valid("query").after) as any;
+  }
   // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
   return res as any;
 });

@@ -1,0 +1,38 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { problemSchema } from "../../contracts/common";
+import { metricsQuerySchema, metricsSchema } from "../../contracts/history";
+import { metrics } from "../../store/metrics";
+import { requireApiKey } from "../middleware/auth";
+import { ApiError } from "../problem";
+import type { AppEnv } from "../types";
+import { validationHook } from "../validation";
+
+/** Default window of `GET /metrics`: the last 24 hours. */
+const DEFAULT_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+const getMetrics = createRoute({
+  method: "get",
+  path: "/metrics",
+  summary: "Run and step counts, success rates and duration percentiles over a window (default: last 24 h)",
+  description:
+    "Counts runs by status and steps by status, for the caller's tenant, over runs created in [since, until). " +
+    "`success_rate` is completed / (completed + failed). Durations are nearest-rank p50/p95/p99 in ms: per run " +
+    "(created → completed, finished runs) and per tool (each step's started → completed).",
+  security: [{ bearer: [] }],
+  middleware: [requireApiKey] as const,
+  request: { query: metricsQuerySchema },
+  responses: {
+    200: { description: "Metrics", content: { "application/json": { schema: metricsSchema } } },
+    400: { description: "Bad query parameter", content: { "application/problem+json": { schema: problemSchema } } },
+  },
+});
+
+export const metricsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+metricsRoutes.openapi(getMetrics, async (c) => {
+  const q = c.req.valid("query");
+  const until = q.until ?? new Date().toISOString();
+  const since = q.since ?? new Date(Date.parse(until) - DEFAULT_WINDOW_MS).toISOString();
+  if (since >= until) throw new ApiError(400, "since must be earlier than until");
+  return c.json(await metrics(c.env.DB, c.get("tenant"), since, until), 200);
+});

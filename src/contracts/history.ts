@@ -1,0 +1,88 @@
+import { z } from "zod";
+import { jsonSchema, timestampSchema } from "./common";
+import { runStatusSchema } from "./run";
+
+const LIMIT_MESSAGE = "limit must be an integer between 1 and 100";
+const OFFSET_MESSAGE = "offset must be an integer ≥ 0";
+const isoMessage = (name: string) => `${name} must be an ISO-8601 timestamp (e.g. 2026-11-26T12:00:00Z)`;
+
+const isoQuery = (name: string) =>
+  z
+    .string()
+    .refine((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}/.test(s), isoMessage(name))
+    .transform((s) => new Date(s).toISOString());
+
+export const listRunsQuerySchema = z
+  .object({
+    limit: z.coerce
+      .number({ error: LIMIT_MESSAGE })
+      .int(LIMIT_MESSAGE)
+      .min(1, LIMIT_MESSAGE)
+      .max(100, LIMIT_MESSAGE)
+      .default(10),
+    offset: z.coerce.number({ error: OFFSET_MESSAGE }).int(OFFSET_MESSAGE).min(0, OFFSET_MESSAGE).optional(),
+    cursor: z.string().max(200, "cursor is not valid").optional(),
+    status: runStatusSchema.optional(),
+    tool: z.string().min(1, "tool must not be empty").max(64, "tool must be at most 64 characters").optional(),
+    since: isoQuery("since").optional(),
+    until: isoQuery("until").optional(),
+    q: z.string().min(1, "q must not be empty").max(200, "q must be at most 200 characters").optional(),
+  })
+  .refine((v) => v.offset === undefined || v.cursor === undefined, {
+    message: "offset and cursor cannot be used together",
+    path: ["cursor"],
+  });
+export type ListRunsQuery = z.infer<typeof listRunsQuerySchema>;
+
+export const runSummarySchema = z
+  .object({
+    run_id: z.string(),
+    prompt: z.string(),
+    status: runStatusSchema,
+    planner: z.string().nullable(),
+    step_count: z.number().int(),
+    result: jsonSchema.nullable(),
+    error: z.string().nullable(),
+    created_at: timestampSchema,
+    completed_at: timestampSchema.nullable(),
+    duration_ms: z.number().int().nullable(),
+  })
+  .meta({ id: "RunSummary" });
+export type RunSummary = z.infer<typeof runSummarySchema>;
+
+export const metricsQuerySchema = z.object({
+  since: isoQuery("since").optional(),
+  until: isoQuery("until").optional(),
+});
+
+const percentilesSchema = z
+  .object({ p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() })
+  .meta({ id: "Percentiles", description: "Nearest-rank percentiles in milliseconds; null with no samples" });
+export type Percentiles = z.infer<typeof percentilesSchema>;
+
+const byStatus = z.record(z.string(), z.number().int());
+
+export const metricsSchema = z
+  .object({
+    since: timestampSchema,
+    until: timestampSchema,
+    runs: z.object({
+      total: z.number().int(),
+      by_status: byStatus,
+      success_rate: z.number().nullable().meta({ description: "completed / (completed + failed); null when none" }),
+      duration_ms: percentilesSchema,
+    }),
+    steps: z.object({ total: z.number().int(), by_status: byStatus }),
+    tools: z.array(
+      z.object({
+        tool: z.string(),
+        steps: z.number().int(),
+        succeeded: z.number().int(),
+        failed: z.number().int(),
+        success_rate: z.number().nullable(),
+        duration_ms: percentilesSchema,
+      }),
+    ),
+  })
+  .meta({ id: "Metrics" });
+export type Metrics = z.infer<typeof metricsSchema>;

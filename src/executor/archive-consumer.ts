@@ -1,0 +1,72 @@
+import { archiveMessageSchema } from "../contracts/tool";
+import type { Env } from "../env";
+import { faultInjector } from "../faults";
+import { log } from "../observability/log";
+import type { RunSnapshot } from "../run/snapshot";
+import { runStub } from "../run/stub";
+import { batchRuns, syncStatements } from "../store/archive-write";
+import { database } from "../store/db";
+
+/** The archive queue (wrangler.toml). */
+export const ARCHIVE_QUEUE = "crane-archive";
+const RETRY_DELAY_SECONDS = 2;
+
+/**
+ * Copies runs to D1 in batches: pulls each run's current snapshot from its coordinator, writes
+ * all of them in as few D1 batches as fit (each run's rows atomically), then confirms to each
+ * coordinator. A failed write retries the messages; a coordinator that hears no confirmation
+ * sends the sync again, so an archive is never lost.
+ */
+export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const db = database(env.DB);
+  const pulled = await Promise.all(
+    batch.messages.map(async (message) => {
+      const parsed = archiveMessageSchema.safeParse(message.body);
+      if (!parsed.success) {
+        log("error", "dropped malformed archive message", { message_id: message.id, error: parsed.error.message });
+        message.ack();
+        return null;
+      }
+      const stub = runStub(env, parsed.data.tenant, parsed.data.run_id);
+      try {
+        const snap = await stub.snapshot();
+        if (!snap) message.ack(); // gone: purged after an earlier, confirmed archive
+        return snap ? { message, stub, snap } : null;
+      } catch (err) {
+        log("error", "could not read a run for the archive; will retry", {
+          run_id: parsed.data.run_id,
+          error: String(err),
+        });
+        message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
+        return null;
+      }
+    }),
+  );
+  const items = pulled.filter(
+    (i): i is { message: Message<unknown>; stub: ReturnType<typeof runStub>; snap: RunSnapshot } => i !== null,
+  );
+  if (items.length === 0) return;
+
+  try {
+    faultInjector()?.beforeArchiveWrite?.(items.map((i) => i.snap.run.run_id));
+    for (const statements of batchRuns(items.map((i) => syncStatements(db, i.snap)))) {
+      await db.batch(statements as [(typeof statements)[number], ...typeof statements]);
+    }
+  } catch (err) {
+    log("error", "archive write to D1 failed; will retry", { runs: items.length, error: String(err) });
+    for (const i of items) i.message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
+    return;
+  }
+
+  await Promise.all(
+    items.map(async ({ message, stub, snap }) => {
+      try {
+        await stub.synced(snap.seq);
+      } catch (err) {
+        // D1 has the rows; the coordinator will simply sync again later.
+        log("warn", "archive confirmation failed", { run_id: snap.run.run_id, error: String(err) });
+      }
+      message.ack();
+    }),
+  );
+}
