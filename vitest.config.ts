@@ -18,6 +18,9 @@ export default defineConfig(async () => {
             // A short watchdog so that lost messages are recovered within a test's time.
             WATCHDOG_DISPATCH_GRACE_MS: "1500",
             WATCHDOG_REPORT_GRACE_MS: "500",
+            // Finished runs leave their Durable Object 3 s after archiving, so every suite also
+            // exercises reads served from D1.
+            RUN_RETENTION_MS: "3000",
             TEST_MIGRATIONS: migrations,
             // Replays a soak schedule: SOAK_SEED=123 npm test
             SOAK_SEED: process.env.SOAK_SEED ?? "",

@@ -1,0 +1,259 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Problem } from "../../src/contracts/common";
+import type { RunSummary } from "../../src/contracts/history";
+import type { Run } from "../../src/contracts/run";
+import { setFaultInjector } from "../../src/faults";
+import type { RunCoordinator } from "../../src/run/coordinator";
+import { database } from "../../src/store/db";
+import { listRunsStatement } from "../../src/store/runs-query";
+import { api, createRun, getEvents, getRun, waitForRun } from "../helpers/api";
+import { eventsOf, watch } from "../helpers/live";
+import { apiKeyFor } from "../helpers/tenants";
+
+afterEach(() => setFaultInjector(null));
+
+async function list(query: string, key?: string): Promise<{ runs: RunSummary[]; next: string | null }> {
+  const res = await api(`/api/v1/runs${query}`, key ? { key } : {});
+  expect(res.status, await res.clone().text()).toBe(200);
+  const link = res.headers.get("Link");
+  const next = link ? (/<([^>]{1,2000})>; rel="next"/.exec(link)?.[1] ?? null) : null;
+  return { runs: (await res.json()) as RunSummary[], next };
+}
+
+/** Polls until `check` passes; the index is written through the archive queue, a moment after the run changes. */
+async function eventually<T>(
+  what: string,
+  fn: () => Promise<T>,
+  check: (v: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const calc = (expression: string) => ({
+  prompt: `calc ${expression}`,
+  plan: { steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression } }] },
+});
+
+describe("GET /api/v1/runs", () => {
+  it("lists newest first, pages by offset without overlap, and walks every run once by cursor while runs are created", async () => {
+    const key = await apiKeyFor("t-list");
+    const created: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await api("/api/v1/runs", { method: "POST", key, json: calc(`${i} + 1`) });
+      created.push(((await res.json()) as Run).run_id);
+    }
+    const all = await eventually(
+      "12 listed runs",
+      () => list("?limit=100", key),
+      (p) => p.runs.length === 12,
+    );
+    const byNewest = [...all.runs].sort((a, b) =>
+      a.created_at === b.created_at ? (a.run_id < b.run_id ? 1 : -1) : a.created_at < b.created_at ? 1 : -1,
+    );
+    expect(all.runs.map((r) => r.run_id)).toEqual(byNewest.map((r) => r.run_id));
+    expect(new Set(all.runs.map((r) => r.run_id))).toEqual(new Set(created));
+
+    const pages = await Promise.all([0, 5, 10].map((offset) => list(`?limit=5&offset=${offset}`, key)));
+    const ids = pages.flatMap((p) => p.runs.map((r) => r.run_id));
+    expect(ids).toEqual(all.runs.map((r) => r.run_id));
+    expect(pages.map((p) => p.runs.length)).toEqual([5, 5, 2]);
+
+    const walked: string[] = [];
+    let next: string | null = "/api/v1/runs?limit=4";
+    while (next) {
+      // New runs keep arriving during the walk; they sort before the cursor and never show up in it.
+      await api("/api/v1/runs", { method: "POST", key, json: calc("2 * 2") });
+      const page = await list(next.replace("/api/v1/runs", ""), key);
+      walked.push(...page.runs.map((r) => r.run_id));
+      next = page.next;
+    }
+    expect(walked).toEqual(all.runs.map((r) => r.run_id));
+  });
+
+  it("shows a run while it runs and its final status after", async () => {
+    const key = await apiKeyFor("t-live-status");
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      key,
+      json: { prompt: "slow", plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 2500 } }] } },
+    });
+    const { run_id } = (await res.json()) as Run;
+    const running = await eventually(
+      "the running run",
+      () => list("", key),
+      (p) => p.runs.length === 1,
+    );
+    expect(running.runs[0]).toMatchObject({
+      run_id,
+      status: "running",
+      completed_at: null,
+      step_count: 1,
+      planner: "explicit",
+    });
+    const done = await eventually(
+      "the finished run",
+      () => list("", key),
+      (p) => p.runs[0]?.status === "completed",
+    );
+    expect(done.runs[0]).toMatchObject({ run_id, result: { slept_ms: 2500 }, error: null });
+    expect(done.runs[0]?.duration_ms).toBeGreaterThanOrEqual(2500);
+  });
+
+  it("filters by status, tool, since / until and prompt text", async () => {
+    const key = await apiKeyFor("t-filter");
+    const post = async (json: unknown) =>
+      (await (await api("/api/v1/runs", { method: "POST", key, json })).json()) as Run;
+    const ok = await post(calc("1 + 1"));
+    const bad = await post(calc("1 / 0"));
+    const text = await post({
+      prompt: "Shout THIS please",
+      plan: { steps: [{ step_number: 1, tool_name: "text", tool_input: { operation: "uppercase", text: "x" } }] },
+    });
+    await eventually(
+      "three finished runs",
+      () => list("", key),
+      (p) => p.runs.length === 3 && p.runs.every((r) => r.status !== "running"),
+    );
+
+    expect((await list("?status=failed", key)).runs.map((r) => r.run_id)).toEqual([bad.run_id]);
+    expect((await list("?tool=text", key)).runs.map((r) => r.run_id)).toEqual([text.run_id]);
+    expect((await list("?tool=calculator", key)).runs.map((r) => r.run_id).sort()).toEqual(
+      [ok.run_id, bad.run_id].sort(),
+    );
+    expect((await list("?q=shout%20this", key)).runs.map((r) => r.run_id)).toEqual([text.run_id]);
+    expect((await list(`?since=${encodeURIComponent(text.created_at)}`, key)).runs.map((r) => r.run_id)).toEqual([
+      text.run_id,
+    ]);
+    expect((await list(`?until=${encodeURIComponent(bad.created_at)}`, key)).runs.map((r) => r.run_id)).toEqual([
+      ok.run_id,
+    ]);
+    expect((await list("?status=cancelled", key)).runs).toEqual([]);
+  });
+
+  it("never shows another tenant's runs", async () => {
+    const mine = await apiKeyFor("t-mine");
+    const theirs = await apiKeyFor("t-theirs");
+    await api("/api/v1/runs", { method: "POST", key: theirs, json: calc("5 + 5") });
+    await eventually(
+      "their run listed",
+      () => list("", theirs),
+      (p) => p.runs.length === 1,
+    );
+    expect((await list("", mine)).runs).toEqual([]);
+    const [their] = (await list("", theirs)).runs;
+    expect((await api(`/api/v1/runs/${their?.run_id}`, { key: mine })).status).toBe(404);
+  });
+
+  it.each([
+    ["limit=0", "limit must be an integer between 1 and 100"],
+    ["limit=101", "limit must be an integer between 1 and 100"],
+    ["limit=abc", "limit must be an integer between 1 and 100"],
+    ["offset=-1", "offset must be an integer ≥ 0"],
+    ["since=yesterday", "since must be an ISO-8601 timestamp (e.g. 2026-11-26T12:00:00Z)"],
+    ["until=2026-13-45", "until must be an ISO-8601 timestamp (e.g. 2026-11-26T12:00:00Z)"],
+    ["status=done", "status"],
+    ["cursor=not-a-cursor", "cursor is not valid: pass the value from a Link header"],
+    ["offset=1&cursor=abc", "offset and cursor cannot be used together"],
+  ])("answers %s with 400 naming the parameter", async (query, detail) => {
+    const res = await api(`/api/v1/runs?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get("Content-Type")).toBe("application/problem+json");
+    expect(((await res.json()) as Problem).detail).toContain(detail);
+  });
+
+  it("uses an index for every listing and metrics query (no full table scan)", async () => {
+    const db = database(env.DB);
+    const queries = [
+      {},
+      { status: "completed" as const },
+      { tool: "calculator" },
+      { since: "2026-01-01T00:00:00.000Z", until: "2027-01-01T00:00:00.000Z" },
+      { q: "calc" },
+    ].map((f) => listRunsStatement(db, "t", { limit: 10, ...f }, { c: "2026-11-26T00:00:00.000Z", r: "x" }).toSQL());
+    const { RUNS_BY_STATUS_SQL, RUN_DURATIONS_SQL, STEPS_BY_STATUS_SQL, TOOL_STATS_SQL } = await import(
+      "../../src/store/metrics"
+    );
+    const metricsSql = [RUNS_BY_STATUS_SQL, RUN_DURATIONS_SQL, STEPS_BY_STATUS_SQL, TOOL_STATS_SQL].map((sql) => ({
+      sql,
+      params: ["t", "2026-01-01T00:00:00.000Z", "2027-01-01T00:00:00.000Z"],
+    }));
+    for (const { sql, params } of [...queries, ...metricsSql]) {
+      const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>();
+      const details = plan.results.map((r) => r.detail);
+      const scans = details.filter((d) => /^SCAN (runs|run_steps)\b/.test(d));
+      expect(scans, `${sql}\n${details.join("\n")}`).toEqual([]);
+      expect(
+        details.some((d) => /^SEARCH (runs|run_steps) USING (COVERING )?INDEX/.test(d) || /USING PRIMARY KEY/.test(d)),
+      ).toBe(true);
+    }
+  });
+});
+
+describe("archive and retention", () => {
+  it("serves a run identically from D1 after its Durable Object storage is deleted", async () => {
+    const created = await createRun({
+      prompt: "archive me",
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "calculator", tool_input: { expression: "6 * 7" } },
+          { step_number: 2, tool_name: "text", tool_input: { operation: "reverse", text: "ab{{steps.1.output}}" } },
+        ],
+      },
+    });
+    const live = await waitForRun(created.run_id);
+    const events = await getEvents(created.run_id);
+    const stub = env.RUNS.get(env.RUNS.idFromName(`dev:${created.run_id}`));
+    // The test config keeps finished runs for 3 s after they are archived.
+    await eventually(
+      "the coordinator to delete its storage",
+      () => runInDurableObject(stub, (instance: RunCoordinator) => instance.get()),
+      (r) => r === null,
+    );
+    const fromD1 = await getRun(created.run_id);
+    expect(JSON.stringify(fromD1)).toBe(JSON.stringify(live));
+    expect(await getEvents(created.run_id)).toEqual(events);
+    expect(await getEvents(created.run_id, 3)).toEqual(events.slice(3));
+    const { session } = await watch(created.run_id, { after: 0 });
+    expect(await session.closed).toBe(1000);
+    expect(session.messages[0]).toEqual({ type: "snapshot", run: live, seq: events.length });
+    expect(eventsOf(session.messages)).toEqual(events);
+    expect((await api(`/api/v1/runs/${created.run_id}/cancel`, { method: "POST" })).status).toBe(409);
+  });
+
+  it("keeps the archive when D1 writes fail: they are retried, not lost", async () => {
+    const key = await apiKeyFor("t-d1-down");
+    let failures = 3;
+    setFaultInjector({
+      beforeArchiveWrite() {
+        if (failures-- > 0) throw new Error("injected: D1 unavailable");
+      },
+    });
+    const res = await api("/api/v1/runs", { method: "POST", key, json: calc("7 * 6") });
+    const { run_id } = (await res.json()) as Run;
+    const listed = await eventually(
+      "the archived run",
+      () => list("", key),
+      (p) => p.runs[0]?.status === "completed",
+      20_000,
+    );
+    expect(failures).toBeLessThan(0);
+    expect(listed.runs[0]).toMatchObject({ run_id, result: 42 });
+    const archived = await env.DB.prepare("SELECT COUNT(*) AS n FROM run_events WHERE run_id = ?")
+      .bind(run_id)
+      .first<{ n: number }>();
+    expect(archived?.n).toBe(
+      ((await api(`/api/v1/runs/${run_id}/events`, { key }).then((r) => r.json())) as unknown[]).length,
+    );
+  });
+});
