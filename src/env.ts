@@ -16,6 +16,8 @@ export interface Env {
   WATCHDOG_DISPATCH_GRACE_MS?: string;
   /** Watchdog slack (ms) past a step's timeout for its report to arrive; default 5000. */
   WATCHDOG_REPORT_GRACE_MS?: string;
+  /** Workers Analytics Engine dataset for step and run metrics; optional (absent locally and in tests). */
+  METRICS?: AnalyticsEngineDataset;
   /** Lowest log level written: debug, info (default), warn, error, off. */
   LOG_LEVEL?: string;
   /** Admin token for key management (a secret in production). */

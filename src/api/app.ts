@@ -86,7 +86,10 @@ export function createApp() {
     }
     log("error", "unhandled error", {
       request_id: c.get("requestId"),
-      error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err),
+      trace_id: c.get("traceId"),
+      tenant: c.get("tenant"),
+      error: err,
+      stack: err instanceof Error ? err.stack : undefined,
     });
     return problemResponse(500, "Internal error; quote the X-Request-Id header when reporting it");
   });

@@ -35,7 +35,7 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
       } catch (err) {
         log("error", "could not read a run for the archive; will retry", {
           run_id: parsed.data.run_id,
-          error: String(err),
+          error: err,
         });
         message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
         return null;
@@ -53,7 +53,7 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
       await db.batch(statements as [(typeof statements)[number], ...typeof statements]);
     }
   } catch (err) {
-    log("error", "archive write to D1 failed; will retry", { runs: items.length, error: String(err) });
+    log("error", "archive write to D1 failed; will retry", { runs: items.length, error: err });
     for (const i of items) i.message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
     return;
   }
@@ -64,7 +64,7 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
         await stub.synced(snap.seq);
       } catch (err) {
         // D1 has the rows; the coordinator will simply sync again later.
-        log("warn", "archive confirmation failed", { run_id: snap.run.run_id, error: String(err) });
+        log("warn", "archive confirmation failed", { run_id: snap.run.run_id, error: err });
       }
       message.ack();
     }),

@@ -1,7 +1,8 @@
 import { type StepMessage, stepMessageSchema } from "../contracts/tool";
 import type { Env } from "../env";
 import { faultInjector, type MessageFault } from "../faults";
-import { log } from "../observability/log";
+import { log, logger, newSpanId } from "../observability/log";
+import { recordStep } from "../observability/metrics";
 import { runStub } from "../run/stub";
 import { defaultRegistry } from "../tools/registry";
 import { ARCHIVE_QUEUE, handleArchiveBatch } from "./archive-consumer";
@@ -32,7 +33,16 @@ async function handleMessage(message: Message<unknown>, env: Env): Promise<void>
   const body = parse(message);
   if (!body) return;
   const { run_id, tenant, step_number, attempt, trace_id } = body;
-  const fields = { run_id, tenant, step_number, attempt, trace_id, delivery: message.attempts };
+  // One span per delivery of an attempt; the trace id came with the message from the API request.
+  const log = logger({
+    run_id,
+    tenant,
+    step_number,
+    attempt,
+    trace_id,
+    span_id: newSpanId(),
+    delivery: message.attempts,
+  });
   const fault: MessageFault = faultInjector()?.onMessage?.(body, message.attempts) ?? {};
   if (fault.drop) {
     message.ack();
@@ -43,7 +53,7 @@ async function handleMessage(message: Message<unknown>, env: Env): Promise<void>
     const stub = runStub(env, tenant, run_id);
     const grant = await stub.startAttempt(step_number, attempt);
     if (!grant) {
-      log("info", "attempt not granted (stale, duplicate or cancelled)", fields);
+      log.info("attempt not granted (stale, duplicate or cancelled)");
       message.ack();
       return;
     }
@@ -58,15 +68,20 @@ async function handleMessage(message: Message<unknown>, env: Env): Promise<void>
     if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
     if (fault.delayReportMs) await sleep(fault.delayReportMs);
     await stub.finishAttempt(step_number, attempt, outcome);
-    log(outcome.ok ? "info" : "warn", outcome.ok ? "step attempt succeeded" : "step attempt failed", {
-      ...fields,
+    const duration_ms = Date.now() - started;
+    if (outcome.ok) log.info("step attempt succeeded", { tool: grant.tool_name, duration_ms });
+    else log.warn("step attempt failed", { tool: grant.tool_name, duration_ms, error: outcome.error });
+    recordStep(env, {
+      tenant,
       tool: grant.tool_name,
-      duration_ms: Date.now() - started,
-      ...(outcome.ok ? {} : { error: outcome.error }),
+      outcome: outcome.ok ? "succeeded" : outcome.error.code,
+      runId: run_id,
+      durationMs: duration_ms,
+      attempt,
     });
     message.ack();
   } catch (err) {
-    log("error", "step message failed; the queue will redeliver it", { ...fields, error: String(err) });
+    log.error("step message failed; the queue will redeliver it", { error: err });
     message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
   }
 }
@@ -75,7 +90,13 @@ async function handleMessage(message: Message<unknown>, env: Env): Promise<void>
 async function handleDeadLetter(message: Message<unknown>, env: Env): Promise<void> {
   const body = parse(message);
   if (!body) return;
-  const fields = { run_id: body.run_id, tenant: body.tenant, step_number: body.step_number, attempt: body.attempt };
+  const fields = {
+    run_id: body.run_id,
+    tenant: body.tenant,
+    step_number: body.step_number,
+    attempt: body.attempt,
+    trace_id: body.trace_id,
+  };
   try {
     await runStub(env, body.tenant, body.run_id).deadLetter(
       body.step_number,
@@ -85,7 +106,7 @@ async function handleDeadLetter(message: Message<unknown>, env: Env): Promise<vo
     log("warn", "dead-lettered step recorded on its run", fields);
     message.ack();
   } catch (err) {
-    log("error", "could not record a dead-lettered step; will retry", { ...fields, error: String(err) });
+    log("error", "could not record a dead-lettered step; will retry", { ...fields, error: err });
     message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
   }
 }

@@ -24,6 +24,7 @@ import {
 import { EventLog } from "./event-log";
 import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
 import { broadcast, closeNormally, LIVE_SUBPROTOCOL, MAX_WATCHERS_PER_RUN, send } from "./live";
+import { logEvents } from "./log-events";
 import { Outbox, type OutboxItem } from "./outbox";
 import { createdEvent, planEvents } from "./planning";
 import type { RunSnapshot } from "./snapshot";
@@ -260,6 +261,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
 
   /** Side effects of committed events, in an order that keeps watchers' streams gap-free. */
   private async afterCommit(events: RunEvent[]): Promise<void> {
+    logEvents(this.env, this.state as RunState, events);
     const terminal = events.some((e) => TERMINAL_RUN_EVENTS.has(e.type));
     broadcast(this.ctx.getWebSockets(), events, terminal);
     await this.flushOutbox();
@@ -302,9 +304,10 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       log("error", `${item.kind} failed; will retry from the outbox`, {
         run_id: this.state?.runId,
         tenant: this.state?.tenant,
+        trace_id: this.state?.traceId,
         attempt: item.attempts + 1,
         retry_at: new Date(retryAt).toISOString(),
-        error: String(err),
+        error: err,
       });
     }
   }

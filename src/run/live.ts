@@ -1,4 +1,5 @@
 import type { LiveMessage, Run } from "../contracts/run";
+import { log } from "../observability/log";
 import type { RunEvent } from "./events";
 
 /** Most watchers one run accepts; each is a hibernatable WebSocket held by its Durable Object. */
@@ -10,7 +11,7 @@ export function send(ws: WebSocket, message: LiveMessage): void {
     ws.send(JSON.stringify(message satisfies LiveMessage));
   } catch (err) {
     // A socket that closed between getWebSockets() and send() has nobody to tell.
-    console.log(JSON.stringify({ level: "debug", msg: "live send failed", error: String(err) }));
+    log("debug", "live send failed", { error: err });
   }
 }
 
@@ -26,7 +27,7 @@ export function closeNormally(ws: WebSocket): void {
   try {
     ws.close(1000, "run finished");
   } catch (err) {
-    console.log(JSON.stringify({ level: "debug", msg: "live close failed", error: String(err) }));
+    log("debug", "live close failed", { error: err });
   }
 }
 

@@ -26,8 +26,8 @@ export async function createRun(json: unknown): Promise<Run> {
   return (await res.json()) as Run;
 }
 
-export async function getRun(runId: string): Promise<Run> {
-  const res = await api(`/api/v1/runs/${runId}`);
+export async function getRun(runId: string, key?: string): Promise<Run> {
+  const res = await api(`/api/v1/runs/${runId}`, key ? { key } : {});
   if (res.status !== 200) throw new Error(`expected 200, got ${res.status}: ${await res.text()}`);
   return (await res.json()) as Run;
 }
@@ -41,10 +41,10 @@ export async function getEvents(runId: string, after = 0): Promise<RunEvent[]> {
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
 
 /** Polls until the run is finished; fails after `timeoutMs` instead of hanging. */
-export async function waitForRun(runId: string, timeoutMs = 15_000, pollMs = 20): Promise<Run> {
+export async function waitForRun(runId: string, timeoutMs = 15_000, pollMs = 20, key?: string): Promise<Run> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const run = await getRun(runId);
+    const run = await getRun(runId, key);
     if (FINISHED.has(run.status)) return run;
     if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, pollMs));

@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { log } from "../../observability/log";
 import type { AppEnv } from "../types";
 
 const MAX_REQUEST_ID = 128;
@@ -23,11 +24,28 @@ const randomHex = (bytes: number) =>
  * `traceparent`, or a new one), and echoes the request id on every response, errors included.
  */
 export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
+  const started = Date.now();
   const given = c.req.header("X-Request-Id");
   const requestId = given && given.length <= MAX_REQUEST_ID && isPrintable(given) ? given : crypto.randomUUID();
+  const traceId = traceIdFrom(c.req.header("traceparent")) ?? randomHex(16);
+  const spanId = randomHex(8);
   c.set("requestId", requestId);
-  c.set("traceId", traceIdFrom(c.req.header("traceparent")) ?? randomHex(16));
+  c.set("traceId", traceId);
   await next();
   // A 101 response's headers are fixed once the socket is handed over.
-  if (c.res.status !== 101) c.res.headers.set("X-Request-Id", requestId);
+  if (c.res.status !== 101) {
+    c.res.headers.set("X-Request-Id", requestId);
+    c.res.headers.set("traceparent", `00-${traceId}-${spanId}-01`);
+  }
+  // The path only: query strings and headers (where keys travel) are never logged.
+  log("info", "request", {
+    request_id: requestId,
+    trace_id: traceId,
+    span_id: spanId,
+    tenant: c.get("tenant"),
+    method: c.req.method,
+    path: new URL(c.req.url).pathname,
+    status: c.res.status,
+    duration_ms: Date.now() - started,
+  });
 });
