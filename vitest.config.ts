@@ -21,6 +21,9 @@ export default defineConfig(async () => {
             // Finished runs leave their Durable Object 3 s after archiving, so every suite also
             // exercises reads served from D1.
             RUN_RETENTION_MS: "3000",
+            // Generous defaults: the soak test polls hard with the dev key. Quota tests use keys with their own limits.
+            RATE_LIMIT_REQUESTS: "1000000",
+            MAX_ACTIVE_RUNS: "10000",
             TEST_MIGRATIONS: migrations,
             // Replays a soak schedule: SOAK_SEED=123 npm test
             SOAK_SEED: process.env.SOAK_SEED ?? "",

@@ -7,6 +7,8 @@ export interface Env {
   DB: D1Database;
   /** One RunCoordinator per run; reach it through `runStub`, which types its RPC methods. */
   RUNS: DurableObjectNamespace;
+  /** One TenantGate per tenant: rate limits and the active-run quota. */
+  GATES: DurableObjectNamespace;
   STEPS: Queue<StepMessage>;
   /** Sync requests for the D1 archive, batched by its consumer. */
   ARCHIVE: Queue<ArchiveMessage>;
@@ -20,6 +22,14 @@ export interface Env {
   METRICS?: AnalyticsEngineDataset;
   /** Lowest log level written: debug, info (default), warn, error, off. */
   LOG_LEVEL?: string;
+  /** Default requests per window per API key (default 600). */
+  RATE_LIMIT_REQUESTS?: string;
+  /** Default rate-limit window in seconds (default 60). */
+  RATE_LIMIT_WINDOW_S?: string;
+  /** Default most runs a tenant may have running at once (default 50). */
+  MAX_ACTIVE_RUNS?: string;
+  /** Hosts the http_get tool may fetch, comma-separated (exact names or `*.example.com`). */
+  HTTP_GET_ALLOWLIST?: string;
   /** Admin token for key management (a secret in production). */
   ADMIN_TOKEN?: string;
 }

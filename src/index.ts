@@ -1,9 +1,12 @@
 import { createApp } from "./api/app";
 import type { Env } from "./env";
 import { handleStepBatch } from "./executor/consumer";
-import { setLogLevel } from "./observability/log";
+import { log, setLogLevel } from "./observability/log";
+import { database } from "./store/db";
+import { deleteExpiredKeys } from "./store/idempotency";
 
 export { RunCoordinator } from "./run/coordinator";
+export { TenantGate } from "./tenancy/gate";
 
 const app = createApp();
 
@@ -11,6 +14,11 @@ export default {
   fetch(request, env, ctx) {
     setLogLevel(env.LOG_LEVEL);
     return app.fetch(request, env, ctx);
+  },
+  async scheduled(_controller, env) {
+    setLogLevel(env.LOG_LEVEL);
+    const deleted = await deleteExpiredKeys(database(env.DB));
+    log("info", "expired idempotency keys deleted", { deleted });
   },
   async queue(batch, env, _ctx) {
     setLogLevel(env.LOG_LEVEL);

@@ -5,8 +5,10 @@ import { LIMITS } from "../contracts/limits";
 import { log } from "../observability/log";
 import { DOCS_HTML } from "./docs";
 import { requireApiKey } from "./middleware/auth";
+import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { ApiError, problemResponse } from "./problem";
+import { adminRoutes } from "./routes/admin";
 import { catalogRoutes } from "./routes/catalog";
 import { metricsRoutes } from "./routes/metrics";
 import { runRoutes } from "./routes/runs";
@@ -36,8 +38,10 @@ export function createApp() {
       },
     }),
   );
-  app.use(`${API_BASE}/runs/*`, requireApiKey);
-  app.use(`${API_BASE}/runs`, requireApiKey);
+  // Every tenant route: the key first (401), then its rate limit (429).
+  for (const path of ["/runs", "/runs/*", "/tools", "/metrics"]) {
+    app.use(`${API_BASE}${path}`, requireApiKey, rateLimit);
+  }
   app.use(`${API_BASE}/runs`, async (c, next) => {
     const type = c.req.header("Content-Type") ?? "";
     if (c.req.method === "POST" && !type.toLowerCase().startsWith("application/json")) {
@@ -49,11 +53,17 @@ export function createApp() {
   app.route(API_BASE, runRoutes);
   app.route(API_BASE, catalogRoutes);
   app.route(API_BASE, metricsRoutes);
+  app.route(API_BASE, adminRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
     description: "An API key. Locally (ENVIRONMENT=development) the key crane-dev-key works.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "admin", {
+    type: "http",
+    scheme: "bearer",
+    description: "The admin token (secret ADMIN_TOKEN). Locally (ENVIRONMENT=development) crane-dev-admin works.",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

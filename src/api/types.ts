@@ -1,4 +1,5 @@
 import type { Env } from "../env";
+import type { Principal } from "./middleware/auth";
 
 /** Hono's environment for the API: bindings plus what middleware puts on the context. */
 export interface AppEnv {
@@ -7,5 +8,6 @@ export interface AppEnv {
     requestId: string;
     traceId: string;
     tenant: string;
+    principal: Principal;
   };
 }

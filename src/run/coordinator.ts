@@ -6,6 +6,7 @@ import type { StepMessage } from "../contracts/tool";
 import type { Env } from "../env";
 import { faultInjector } from "../faults";
 import { log, setLogLevel } from "../observability/log";
+import { gateStub } from "../tenancy/gate";
 import { defaultRegistry } from "../tools/registry";
 import { DEFAULT_RETRY } from "../tools/types";
 import {
@@ -251,10 +252,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       );
     // D1 learns of a run when it is created and again whenever a finished run's log grows.
     const sync = isFinished(work) || events.some((e) => e.type === "run.created");
+    const ended = events.some((e) => TERMINAL_RUN_EVENTS.has(e.type));
     this.ctx.storage.transactionSync(() => {
       this.log.append(events);
       if (messages.length > 0) this.outbox.add("enqueue", { messages }, now);
       if (sync) this.outbox.add("sync", { seq: work.seq }, now);
+      if (ended) this.outbox.add("release", {}, now);
     });
     this.state = work;
   }
@@ -287,6 +290,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
 
   private async deliver(item: OutboxItem): Promise<void> {
     try {
+      if (item.kind === "release") {
+        const state = this.state as RunState;
+        await gateStub(this.env, state.tenant).releaseRun(state.runId);
+        this.outbox.done(item.id);
+        return;
+      }
       if (item.kind === "sync") {
         const { seq } = item.payload as { seq: number };
         const state = this.state as RunState;

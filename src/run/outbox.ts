@@ -1,7 +1,10 @@
 import type { Json } from "../contracts/common";
 
-/** `enqueue`: send dispatched attempts to the steps queue. `sync`: ask the archive to copy the run to D1. */
-export type OutboxKind = "enqueue" | "sync";
+/**
+ * `enqueue`: send dispatched attempts to the steps queue. `sync`: ask the archive to copy the run
+ * to D1. `release`: free the finished run's slot in its tenant's active-run quota.
+ */
+export type OutboxKind = "enqueue" | "sync" | "release";
 
 export interface OutboxItem {
   id: number;

@@ -41,6 +41,10 @@ export const apiKeys = sqliteTable(
     keyHash: text("key_hash").notNull().unique(),
     createdAt: text("created_at").notNull(),
     revokedAt: text("revoked_at"),
+    /** Per-key overrides of the default quotas; null means the deployment's defaults. */
+    rateLimitRequests: integer("rate_limit_requests"),
+    rateLimitWindowS: integer("rate_limit_window_s"),
+    maxActiveRuns: integer("max_active_runs"),
   },
   (t) => [index("api_keys_tenant_idx").on(t.tenant)],
 );
@@ -122,3 +126,16 @@ export const runEvents = sqliteTable(
 
 export type RunRow = typeof runs.$inferSelect;
 export type RunStepRow = typeof runSteps.$inferSelect;
+
+/** `Idempotency-Key`s of `POST /runs`, kept 24 h: the same key and body replay the same run. */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    tenant: text("tenant").notNull(),
+    key: text("key").notNull(),
+    bodyHash: text("body_hash").notNull(),
+    runId: text("run_id").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.key] })],
+);

@@ -186,6 +186,8 @@ describe("API: catalog, health and OpenAPI", () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/v1/admin/api-keys",
+      "/api/v1/admin/api-keys/{key_id}",
       "/api/v1/health",
       "/api/v1/metrics",
       "/api/v1/runs",

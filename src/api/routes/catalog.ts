@@ -4,7 +4,6 @@ import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { type Health, healthSchema, toolDescriptorSchema } from "../../contracts/tool";
 import { defaultRegistry, describeTool } from "../../tools/registry";
-import { requireApiKey } from "../middleware/auth";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
 
@@ -13,7 +12,6 @@ const listTools = createRoute({
   path: "/tools",
   summary: "The tool catalog: names, descriptions, input JSON Schemas, effects and retry policies",
   security: [{ bearer: [] }],
-  middleware: [requireApiKey] as const,
   responses: {
     200: { description: "Every tool", content: { "application/json": { schema: z.array(toolDescriptorSchema) } } },
   },

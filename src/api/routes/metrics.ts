@@ -2,7 +2,6 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { problemSchema } from "../../contracts/common";
 import { metricsQuerySchema, metricsSchema } from "../../contracts/history";
 import { metrics } from "../../store/metrics";
-import { requireApiKey } from "../middleware/auth";
 import { ApiError } from "../problem";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
@@ -19,7 +18,6 @@ const getMetrics = createRoute({
     "`success_rate` is completed / (completed + failed). Durations are nearest-rank p50/p95/p99 in ms: per run " +
     "(created → completed, finished runs) and per tool (each step's started → completed).",
   security: [{ bearer: [] }],
-  middleware: [requireApiKey] as const,
   request: { query: metricsQuerySchema },
   responses: {
     200: { description: "Metrics", content: { "application/json": { schema: metricsSchema } } },

@@ -16,9 +16,12 @@ import { archivedLiveResponse } from "../../run/live";
 import { runStub } from "../../run/stub";
 import { readArchivedEvents, readArchivedRun } from "../../store/archive-read";
 import { database } from "../../store/db";
+import { claimIdempotencyKey } from "../../store/idempotency";
 import { decodeCursor, listRuns } from "../../store/runs-query";
+import { gateStub } from "../../tenancy/gate";
 import { defaultRegistry } from "../../tools/registry";
 import { uuidv7 } from "../ids";
+import { sha256Hex } from "../middleware/auth";
 import { ApiError } from "../problem";
 import type { AppEnv } from "../types";
 import { summarize, validationHook } from "../validation";
@@ -134,9 +137,24 @@ const notFound = (runId: string) => new ApiError(404, `Run '${runId}' not found`
 
 export const runRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
+const MAX_IDEMPOTENCY_KEY = 255;
+
+function idempotencyKeyOf(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  if (
+    header.length === 0 ||
+    header.length > MAX_IDEMPOTENCY_KEY ||
+    ![...header].every((ch) => ch >= " " && ch <= "~")
+  ) {
+    throw new ApiError(400, `Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY} printable ASCII characters`);
+  }
+  return header;
+}
+
 runRoutes.openapi(createRun, async (c) => {
   const body = c.req.valid("json");
-  const tenant = c.get("tenant");
+  const { tenant, quotas } = c.get("principal");
+  const idempotencyKey = idempotencyKeyOf(c.req.header("Idempotency-Key"));
   let plan: Plan | null = null;
   if (body.plan) {
     try {
@@ -151,17 +169,54 @@ runRoutes.openapi(createRun, async (c) => {
       throw new ApiError(422, summarize("plan", err.issues), { errors: err.issues, type: "invalid-plan" });
     }
   }
-  const runId = uuidv7();
-  const run = await runStub(c.env, tenant, runId).create({
-    runId,
-    tenant,
-    prompt: body.prompt,
-    planner: body.planner,
-    options: body.options,
-    plan,
-    traceId: c.get("traceId"),
-  });
-  return c.json(run, 201, { Location: `/api/v1/runs/${runId}` });
+
+  const claim = idempotencyKey
+    ? await claimIdempotencyKey(
+        database(c.env.DB),
+        tenant,
+        idempotencyKey,
+        await sha256Hex(JSON.stringify(body)),
+        uuidv7(),
+      )
+    : { runId: uuidv7(), replayed: false };
+  if (claim === "conflict") {
+    throw new ApiError(422, "Idempotency-Key was already used with a different body", { type: "idempotency-conflict" });
+  }
+  const stub = runStub(c.env, tenant, claim.runId);
+  const location = { Location: `/api/v1/runs/${claim.runId}` };
+  if (claim.replayed) {
+    const existing = await stub.get();
+    if (existing) return c.json(existing, 201, { ...location, "Idempotent-Replayed": "true" });
+  }
+
+  const gate = gateStub(c.env, tenant);
+  const slot = await gate.acquireRun(claim.runId, quotas.maxActiveRuns);
+  if (!slot.allowed) {
+    throw new ApiError(
+      429,
+      `Tenant '${tenant}' already has ${slot.active} active runs, its limit; retry when one finishes`,
+      {
+        headers: { "Retry-After": "5" },
+        type: "too-many-active-runs",
+      },
+    );
+  }
+  let run: Run;
+  try {
+    run = await stub.create({
+      runId: claim.runId,
+      tenant,
+      prompt: body.prompt,
+      planner: body.planner,
+      options: body.options,
+      plan,
+      traceId: c.get("traceId"),
+    });
+  } catch (err) {
+    await gate.releaseRun(claim.runId);
+    throw err;
+  }
+  return c.json(run, 201, claim.replayed ? { ...location, "Idempotent-Replayed": "true" } : location);
 });
 
 runRoutes.openapi(listRunsRoute, async (c) => {

@@ -1,0 +1,149 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { and, desc, eq, isNull } from "drizzle-orm";
+import { createMiddleware } from "hono/factory";
+import { z } from "zod";
+import {
+  type ApiKeyView,
+  apiKeySchema,
+  createApiKeySchema,
+  createdApiKeySchema,
+  keyIdParamSchema,
+  listApiKeysQuerySchema,
+} from "../../contracts/admin";
+import { problemSchema } from "../../contracts/common";
+import { database } from "../../store/db";
+import { apiKeys } from "../../store/schema";
+import { CHALLENGE, DEV_ADMIN_TOKEN, isDevelopment, principalForKey, sha256Hex } from "../middleware/auth";
+import { ApiError } from "../problem";
+import type { AppEnv } from "../types";
+import { validationHook } from "../validation";
+
+const encoder = new TextEncoder();
+
+/** Compares secrets in constant time (by their hashes, so lengths never leak either). */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const [ha, hb] = await Promise.all([a, b].map((s) => crypto.subtle.digest("SHA-256", encoder.encode(s))));
+  return crypto.subtle.timingSafeEqual(ha as ArrayBuffer, hb as ArrayBuffer);
+}
+
+/** The admin token (secret ADMIN_TOKEN), or `crane-dev-admin` in development. An API key here is a 403. */
+const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const auth = c.req.header("Authorization");
+  const token = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : "";
+  if (!token)
+    throw new ApiError(401, "Missing admin token: send 'Authorization: Bearer <admin token>'", { headers: CHALLENGE });
+  const configured = c.env.ADMIN_TOKEN ?? "";
+  const ok =
+    (configured.length > 0 && (await sameSecret(token, configured))) ||
+    (isDevelopment(c.env) && (await sameSecret(token, DEV_ADMIN_TOKEN)));
+  if (ok) return next();
+  if (token.length <= 256 && (await principalForKey(c.env, token))) {
+    throw new ApiError(403, "API keys cannot use admin routes; use the admin token");
+  }
+  throw new ApiError(401, "Unknown admin token", { headers: CHALLENGE });
+});
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: problemSchema } },
+});
+const security = [{ admin: [] }];
+
+const createKey = createRoute({
+  method: "post",
+  path: "/admin/api-keys",
+  summary: "Create an API key for a tenant (the secret is shown once)",
+  security,
+  request: { body: { required: true, content: { "application/json": { schema: createApiKeySchema } } } },
+  responses: {
+    201: { description: "The new key", content: { "application/json": { schema: createdApiKeySchema } } },
+    401: problem("Missing or unknown admin token"),
+    403: problem("An API key was used"),
+    422: problem("Invalid body"),
+  },
+});
+
+const listKeys = createRoute({
+  method: "get",
+  path: "/admin/api-keys",
+  summary: "A tenant's API keys (metadata only, never the secret)",
+  security,
+  request: { query: listApiKeysQuerySchema },
+  responses: {
+    200: { description: "Keys, newest first", content: { "application/json": { schema: z.array(apiKeySchema) } } },
+    400: problem("Bad tenant"),
+    401: problem("Missing or unknown admin token"),
+    403: problem("An API key was used"),
+  },
+});
+
+const revokeKey = createRoute({
+  method: "delete",
+  path: "/admin/api-keys/{key_id}",
+  summary: "Revoke an API key: it stops working at once",
+  security,
+  request: { params: keyIdParamSchema },
+  responses: {
+    204: { description: "Revoked" },
+    401: problem("Missing or unknown admin token"),
+    403: problem("An API key was used"),
+    404: problem("No such key"),
+  },
+});
+
+const view = (row: typeof apiKeys.$inferSelect): ApiKeyView => ({
+  key_id: row.keyId,
+  tenant: row.tenant,
+  name: row.name,
+  created_at: row.createdAt,
+  revoked_at: row.revokedAt,
+  rate_limit:
+    row.rateLimitRequests !== null && row.rateLimitWindowS !== null
+      ? { requests: row.rateLimitRequests, window_s: row.rateLimitWindowS }
+      : null,
+  max_active_runs: row.maxActiveRuns,
+});
+
+export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+adminRoutes.use("/admin/*", requireAdmin);
+
+adminRoutes.openapi(createKey, async (c) => {
+  const body = c.req.valid("json");
+  const secret = `crane_sk_${Array.from(crypto.getRandomValues(new Uint8Array(24)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const row = {
+    keyId: crypto.randomUUID(),
+    tenant: body.tenant,
+    name: body.name,
+    keyHash: await sha256Hex(secret),
+    createdAt: new Date().toISOString(),
+    revokedAt: null,
+    rateLimitRequests: body.rate_limit?.requests ?? null,
+    rateLimitWindowS: body.rate_limit?.window_s ?? null,
+    maxActiveRuns: body.max_active_runs ?? null,
+  };
+  await database(c.env.DB).insert(apiKeys).values(row);
+  return c.json({ ...view(row), api_key: secret }, 201);
+});
+
+adminRoutes.openapi(listKeys, async (c) => {
+  const { tenant } = c.req.valid("query");
+  const rows = await database(c.env.DB)
+    .select()
+    .from(apiKeys)
+    .where(eq(apiKeys.tenant, tenant))
+    .orderBy(desc(apiKeys.createdAt))
+    .all();
+  return c.json(rows.map(view), 200);
+});
+
+adminRoutes.openapi(revokeKey, async (c) => {
+  const { key_id } = c.req.valid("param");
+  const revoked = await database(c.env.DB)
+    .update(apiKeys)
+    .set({ revokedAt: new Date().toISOString() })
+    .where(and(eq(apiKeys.keyId, key_id), isNull(apiKeys.revokedAt)))
+    .returning({ keyId: apiKeys.keyId })
+    .all();
+  if (revoked.length === 0) throw new ApiError(404, `API key '${key_id}' not found or already revoked`);
+  return c.body(null, 204);
+});

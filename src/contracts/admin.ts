@@ -1,0 +1,49 @@
+import { z } from "zod";
+import { timestampSchema } from "./common";
+
+/** Tenant names appear in Durable Object names (`<tenant>:<run_id>`), so they are kept to a safe alphabet. */
+export const tenantSchema = z
+  .string({ error: "tenant is required" })
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "tenant must be 1–64 letters, digits, '-' or '_'");
+
+export const createApiKeySchema = z
+  .object({
+    tenant: tenantSchema,
+    name: z.string({ error: "name is required" }).trim().min(1, "name must not be empty").max(100),
+    rate_limit: z
+      .object({
+        requests: z.number().int().min(1).max(1_000_000),
+        window_s: z.number().int().min(1).max(86_400),
+      })
+      .strict()
+      .optional(),
+    max_active_runs: z.number().int().min(1).max(100_000).optional(),
+  })
+  .strict()
+  .meta({ id: "CreateApiKey" });
+
+export const apiKeySchema = z
+  .object({
+    key_id: z.string(),
+    tenant: z.string(),
+    name: z.string(),
+    created_at: timestampSchema,
+    revoked_at: timestampSchema.nullable(),
+    rate_limit: z.object({ requests: z.number().int(), window_s: z.number().int() }).nullable(),
+    max_active_runs: z.number().int().nullable(),
+  })
+  .meta({ id: "ApiKey" });
+export type ApiKeyView = z.infer<typeof apiKeySchema>;
+
+export const createdApiKeySchema = apiKeySchema
+  .extend({ api_key: z.string().meta({ description: "The secret; shown only in this response" }) })
+  .meta({ id: "CreatedApiKey" });
+
+export const listApiKeysQuerySchema = z.object({ tenant: tenantSchema });
+export const keyIdParamSchema = z.object({
+  key_id: z
+    .string()
+    .min(1)
+    .max(64)
+    .meta({ param: { name: "key_id", in: "path" } }),
+});
