@@ -6,39 +6,46 @@ import { defineConfig } from "vitest/config";
 // queue (producer and consumer), D1 and WebSockets. Only ENVIRONMENT is overridden.
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
-  const workers = {
+  const bindings = {
+    ENVIRONMENT: "development",
+    // The fault suites log every injected crash; LOG_LEVEL=info npm test shows them.
+    LOG_LEVEL: process.env.LOG_LEVEL ?? "off",
+    // A short watchdog so that lost messages are recovered within a test's time.
+    WATCHDOG_DISPATCH_GRACE_MS: "1500",
+    WATCHDOG_REPORT_GRACE_MS: "500",
+    // Finished runs leave their Durable Object 3 s after archiving, so every suite also
+    // exercises reads served from D1.
+    RUN_RETENTION_MS: "3000",
+    // Generous defaults: the soak test polls hard with the dev key. Quota tests use keys with their own limits.
+    RATE_LIMIT_REQUESTS: "1000000",
+    MAX_ACTIVE_RUNS: "10000",
+    // The fault suites inject timeouts by the hundred; the breaker has its own project below.
+    BREAKER_THRESHOLD: "1000000",
+    HTTP_GET_ALLOWLIST: "api.example.com,*.allowed.test",
+    TEST_MIGRATIONS: migrations,
+    // Replays a soak schedule: SOAK_SEED=123 npm test
+    SOAK_SEED: process.env.SOAK_SEED ?? "",
+  };
+  const workersProject = (name: string, include: string[], exclude: string[], extra: Record<string, string> = {}) => ({
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            ENVIRONMENT: "development",
-            // The fault suites log every injected crash; LOG_LEVEL=info npm test shows them.
-            LOG_LEVEL: process.env.LOG_LEVEL ?? "off",
-            // A short watchdog so that lost messages are recovered within a test's time.
-            WATCHDOG_DISPATCH_GRACE_MS: "1500",
-            WATCHDOG_REPORT_GRACE_MS: "500",
-            // Finished runs leave their Durable Object 3 s after archiving, so every suite also
-            // exercises reads served from D1.
-            RUN_RETENTION_MS: "3000",
-            // Generous defaults: the soak test polls hard with the dev key. Quota tests use keys with their own limits.
-            RATE_LIMIT_REQUESTS: "1000000",
-            MAX_ACTIVE_RUNS: "10000",
-            TEST_MIGRATIONS: migrations,
-            // Replays a soak schedule: SOAK_SEED=123 npm test
-            SOAK_SEED: process.env.SOAK_SEED ?? "",
-          },
-        },
+        miniflare: { bindings: { ...bindings, ...extra } },
       }),
     ],
     test: {
-      name: "workers",
+      name,
       setupFiles: ["./test/setup.ts"],
-      include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+      include,
+      exclude,
       testTimeout: 30_000,
       hookTimeout: 30_000,
     },
-  };
+  });
+  const BREAKER = "test/integration/breaker.test.ts";
+  const workers = workersProject("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], [BREAKER]);
+  // The circuit breaker trips after 3 failures and cools down for 1 s here.
+  const breaker = workersProject("breaker", [BREAKER], [], { BREAKER_THRESHOLD: "3", BREAKER_COOLDOWN_MS: "1000" });
   // End-to-end tests drive `wrangler dev` from Node, as a user would, and kill it.
   const e2e = {
     test: {
@@ -49,5 +56,5 @@ export default defineConfig(async () => {
       hookTimeout: 60_000,
     },
   };
-  return { test: { projects: [workers, e2e] } };
+  return { test: { projects: [workers, breaker, e2e] } };
 });

@@ -9,6 +9,8 @@ export interface Env {
   RUNS: DurableObjectNamespace;
   /** One TenantGate per tenant: rate limits and the active-run quota. */
   GATES: DurableObjectNamespace;
+  /** One ToolBreaker per tool: the circuit breakers shared by all runs. */
+  BREAKERS: DurableObjectNamespace;
   STEPS: Queue<StepMessage>;
   /** Sync requests for the D1 archive, batched by its consumer. */
   ARCHIVE: Queue<ArchiveMessage>;
@@ -30,6 +32,11 @@ export interface Env {
   MAX_ACTIVE_RUNS?: string;
   /** Hosts the http_get tool may fetch, comma-separated (exact names or `*.example.com`). */
   HTTP_GET_ALLOWLIST?: string;
+  /** Circuit breaker: failures in the window that open it (default 5), window (30000 ms), cooldown (10000 ms), probe lease (30000 ms). */
+  BREAKER_THRESHOLD?: string;
+  BREAKER_WINDOW_MS?: string;
+  BREAKER_COOLDOWN_MS?: string;
+  BREAKER_PROBE_LEASE_MS?: string;
   /** Admin token for key management (a secret in production). */
   ADMIN_TOKEN?: string;
 }

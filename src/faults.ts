@@ -10,6 +10,8 @@ export interface MessageFault {
   throwBeforeTool?: boolean;
   /** Throw after the tool ran, before its outcome is reported: a crash after the side effect. */
   throwAfterTool?: boolean;
+  /** Fail the attempt with a transient error instead of running the tool: a broken upstream. */
+  failTool?: boolean;
   /** Make the tool take this much longer (still subject to its timeout): a hung tool. */
   hangMs?: number;
   /** Wait this long before reporting the outcome: a slow or partitioned consumer. */

@@ -5,6 +5,7 @@ import { log, setLogLevel } from "./observability/log";
 import { database } from "./store/db";
 import { deleteExpiredKeys } from "./store/idempotency";
 
+export { ToolBreaker } from "./executor/breaker";
 export { RunCoordinator } from "./run/coordinator";
 export { TenantGate } from "./tenancy/gate";
 
@@ -20,8 +21,8 @@ export default {
     const deleted = await deleteExpiredKeys(database(env.DB));
     log("info", "expired idempotency keys deleted", { deleted });
   },
-  async queue(batch, env, _ctx) {
+  async queue(batch, env, ctx) {
     setLogLevel(env.LOG_LEVEL);
-    await handleStepBatch(batch, env);
+    await handleStepBatch(batch, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

@@ -38,10 +38,15 @@ export function createApp() {
       },
     }),
   );
-  // Every tenant route: the key first (401), then its rate limit (429).
-  for (const path of ["/runs", "/runs/*", "/tools", "/metrics"]) {
-    app.use(`${API_BASE}${path}`, requireApiKey, rateLimit);
-  }
+  // Every tenant route: the key first (401), then its rate limit (429). Once per request: a
+  // pattern list like "/runs" + "/runs/*" would run the pair twice ("/runs/*" matches "/runs").
+  const tenantRoute = /^\/api\/v1\/(runs|tools|metrics)(\/|$)/;
+  app.use(`${API_BASE}/*`, async (c, next) => {
+    if (!tenantRoute.test(new URL(c.req.url).pathname)) return next();
+    return requireApiKey(c, async () => {
+      await rateLimit(c, next);
+    });
+  });
   app.use(`${API_BASE}/runs`, async (c, next) => {
     const type = c.req.header("Content-Type") ?? "";
     if (c.req.method === "POST" && !type.toLowerCase().startsWith("application/json")) {

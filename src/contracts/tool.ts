@@ -26,6 +26,13 @@ export const toolDescriptorSchema = z
     input_schema: jsonObjectSchema,
     effects: toolEffectsSchema,
     retry: retryPolicySchema,
+    breaker: z
+      .object({
+        state: z.enum(["closed", "open", "half_open"]),
+        failures: z.number().int().meta({ description: "Failures within the breaker's window" }),
+        opened_at: z.string().nullable(),
+      })
+      .meta({ id: "Breaker", description: "The tool's circuit breaker, shared by every run" }),
   })
   .meta({ id: "Tool" });
 export type ToolDescriptor = z.infer<typeof toolDescriptorSchema>;

@@ -3,13 +3,17 @@ import type { Env } from "../env";
 import { faultInjector, type MessageFault } from "../faults";
 import { log, logger, newSpanId } from "../observability/log";
 import { recordStep } from "../observability/metrics";
+import type { AttemptOutcome } from "../run/decide";
 import { runStub } from "../run/stub";
 import { defaultRegistry } from "../tools/registry";
 import { ARCHIVE_QUEUE, handleArchiveBatch } from "./archive-consumer";
+import { BreakerClient } from "./breaker";
 import { runTool } from "./run-tool";
 
 /** The dead-letter queue of `crane-steps` (wrangler.toml): messages the queue gave up on. */
 export const STEPS_DLQ = "crane-steps-dlq";
+type WaitUntil = (p: Promise<unknown>) => void;
+
 /** Redelivery delay after a consumer failure; the queue's own default would be immediate. */
 const RETRY_DELAY_SECONDS = 1;
 
@@ -29,7 +33,7 @@ function parse(message: Message<unknown>): StepMessage | null {
  * back by RPC. A failure to reach the coordinator retries the message (at-least-once delivery);
  * the coordinator's attempt check keeps the outcome exactly-once.
  */
-async function handleMessage(message: Message<unknown>, env: Env): Promise<void> {
+async function handleMessage(message: Message<unknown>, env: Env, waitUntil: WaitUntil): Promise<void> {
   const body = parse(message);
   if (!body) return;
   const { run_id, tenant, step_number, attempt, trace_id } = body;
@@ -59,12 +63,31 @@ async function handleMessage(message: Message<unknown>, env: Env): Promise<void>
     }
     if (fault.throwBeforeTool) throw new Error("injected fault: consumer crashed before the tool ran");
     const started = Date.now();
-    const outcome = await runTool(
-      defaultRegistry,
-      grant,
-      { tenant, runId: run_id, stepNumber: step_number, attempt, env },
-      fault.hangMs,
-    );
+    const admission = await BreakerClient.admit(env, grant.tool_name, waitUntil);
+    let outcome: AttemptOutcome;
+    if (!admission.allow) {
+      outcome = {
+        ok: false,
+        error: {
+          message: `Circuit breaker for ${grant.tool_name} is open`,
+          retryable: true,
+          code: "circuit_open",
+          retry_after_ms: admission.retryAfterMs,
+        },
+      };
+    } else {
+      outcome = fault.failTool
+        ? { ok: false, error: { message: "injected fault: upstream unavailable", retryable: true, code: "transient" } }
+        : await runTool(
+            defaultRegistry,
+            grant,
+            { tenant, runId: run_id, stepNumber: step_number, attempt, env },
+            fault.hangMs,
+          );
+      // Bad input says nothing about the tool's health; transient failures and timeouts do.
+      const healthy = outcome.ok || !outcome.error.retryable;
+      waitUntil(BreakerClient.report(env, grant.tool_name, healthy, admission.probe));
+    }
     if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
     if (fault.delayReportMs) await sleep(fault.delayReportMs);
     await stub.finishAttempt(step_number, attempt, outcome);
@@ -112,8 +135,13 @@ async function handleDeadLetter(message: Message<unknown>, env: Env): Promise<vo
 }
 
 /** The Worker's `queue()` handler for every queue it consumes; step messages of a batch run concurrently. */
-export async function handleStepBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleStepBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   if (batch.queue === ARCHIVE_QUEUE) return handleArchiveBatch(batch, env);
-  const handle = batch.queue === STEPS_DLQ ? handleDeadLetter : handleMessage;
-  await Promise.all(batch.messages.map((m) => handle(m, env)));
+  const waitUntil: WaitUntil = (p) =>
+    ctx.waitUntil(p.catch((err: unknown) => log("warn", "background breaker update failed", { error: err })));
+  if (batch.queue === STEPS_DLQ) {
+    await Promise.all(batch.messages.map((m) => handleDeadLetter(m, env)));
+    return;
+  }
+  await Promise.all(batch.messages.map((m) => handleMessage(m, env, waitUntil)));
 }

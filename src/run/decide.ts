@@ -53,7 +53,7 @@ function attemptFailed(state: RunState, s: StepState, failure: FailureInfo, ctx:
   const base = { step_number: s.step.step_number, attempt: s.attempt };
   const policy = policyOf(state, s, ctx);
   if (failure.retryable && s.attempt < policy.maxAttempts) {
-    const delay = backoffDelay(policy.backoff, s.attempt, ctx.random);
+    const delay = Math.max(backoffDelay(policy.backoff, s.attempt, ctx.random), failure.retry_after_ms ?? 0);
     return [
       {
         type: "step.retry_scheduled",

@@ -23,6 +23,8 @@ export interface FailureInfo {
   message: string;
   retryable: boolean;
   code: string;
+  /** The earliest useful retry (an open circuit breaker's cooldown); the backoff never goes below it. */
+  retry_after_ms?: number;
 }
 
 /** Classifies anything thrown by a tool into a recorded failure. */

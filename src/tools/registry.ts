@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Json } from "../contracts/common";
 import type { ToolDescriptor } from "../contracts/tool";
 import { calculatorTool } from "./calculator";
+import { httpGetTool } from "./http-get";
 import { sleepTool } from "./sleep";
 import { textTool } from "./text";
 import { todoStoreTool } from "./todo-store";
@@ -11,16 +12,17 @@ import type { Tool } from "./types";
 export type ToolRegistry = ReadonlyMap<string, Tool>;
 
 export const defaultRegistry: ToolRegistry = new Map<string, Tool>(
-  [calculatorTool, todoStoreTool, textTool, sleepTool].map((t) => [t.name, t as Tool]),
+  [calculatorTool, todoStoreTool, textTool, sleepTool, httpGetTool].map((t) => [t.name, t as Tool]),
 );
 
 /** The catalog entry of a tool, with its input schema as JSON Schema. */
-export function describeTool(tool: Tool): ToolDescriptor {
+export function describeTool(tool: Tool, breaker: ToolDescriptor["breaker"]): ToolDescriptor {
   return {
     name: tool.name,
     description: tool.description,
     input_schema: z.toJSONSchema(tool.inputSchema, { io: "input" }) as Record<string, Json>,
     effects: tool.effects,
     retry: tool.retry,
+    breaker,
   };
 }

@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { type Health, healthSchema, toolDescriptorSchema } from "../../contracts/tool";
+import { breakerConfig, breakerStub, viewOf } from "../../executor/breaker";
 import { defaultRegistry, describeTool } from "../../tools/registry";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
@@ -29,7 +30,15 @@ const health = createRoute({
 
 export const catalogRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-catalogRoutes.openapi(listTools, (c) => c.json([...defaultRegistry.values()].map(describeTool), 200));
+catalogRoutes.openapi(listTools, async (c) => {
+  const cfg = breakerConfig(c.env);
+  const tools = await Promise.all(
+    [...defaultRegistry.values()].map(async (tool) =>
+      describeTool(tool, viewOf(await breakerStub(c.env, tool.name).current(), cfg)),
+    ),
+  );
+  return c.json(tools, 200);
+});
 
 catalogRoutes.openapi(health, async (c) => {
   const checks: Health["checks"] = {};

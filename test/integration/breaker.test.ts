@@ -1,0 +1,54 @@
+import { afterEach, expect, it } from "vitest";
+import type { ToolDescriptor } from "../../src/contracts/tool";
+import { setFaultInjector } from "../../src/faults";
+import { api, createRun, getEvents, waitForRun } from "../helpers/api";
+
+afterEach(() => setFaultInjector(null));
+
+async function breakerOf(tool: string) {
+  const tools = (await (await api("/api/v1/tools")).json()) as ToolDescriptor[];
+  return tools.find((t) => t.name === tool)?.breaker;
+}
+
+// This project's config: the breaker opens after 3 failures in 30 s and cools down for 1 s.
+it("opens on a failing tool, fails fast, probes, closes, and the run finishes once the tool recovers", async () => {
+  let upstreamDown = true;
+  let toolCalls = 0;
+  setFaultInjector({
+    onMessage: (m) => {
+      if (m.step_number !== 1) return undefined;
+      toolCalls++;
+      return upstreamDown ? { failTool: true } : undefined;
+    },
+  });
+  const created = await createRun({
+    prompt: "flaky upstream",
+    options: { max_attempts: 10, retry: { base_delay_ms: 50, factor: 1, max_delay_ms: 50 } },
+    plan: { steps: [{ step_number: 1, tool_name: "text", tool_input: { operation: "uppercase", text: "ok" } }] },
+  });
+
+  // Three real failures open the breaker; the next attempt is refused without running the tool.
+  const deadline = Date.now() + 10_000;
+  let events = await getEvents(created.run_id);
+  while (!events.some((e) => e.data?.reason === "circuit_open") && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    events = await getEvents(created.run_id);
+  }
+  const retries = events.filter((e) => e.type === "step.retry_scheduled");
+  expect(retries.slice(0, 3).map((e) => e.data?.reason)).toEqual(["transient", "transient", "transient"]);
+  const fastFail = retries.find((e) => e.data?.reason === "circuit_open");
+  expect(fastFail?.data?.error).toBe("Circuit breaker for text is open");
+  // The retry waits for the breaker to half-open, not for the (50 ms) backoff.
+  expect(fastFail?.data?.delay_ms as number).toBeGreaterThan(100);
+  expect(await breakerOf("text")).toMatchObject({ state: "open", failures: 3 });
+  const callsWhileOpen = toolCalls;
+
+  upstreamDown = false;
+  const run = await waitForRun(created.run_id, 20_000);
+  expect(run).toMatchObject({ status: "completed", result: "OK" });
+  // Once the upstream recovered, one delivery (the half-open probe) finished the run.
+  expect(toolCalls).toBe(callsWhileOpen + 1);
+  expect(await breakerOf("text")).toMatchObject({ state: "closed", failures: 0, opened_at: null });
+  // Other tools' breakers were never touched.
+  expect(await breakerOf("calculator")).toMatchObject({ state: "closed", failures: 0 });
+});

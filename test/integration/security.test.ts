@@ -1,0 +1,201 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Problem } from "../../src/contracts/common";
+import type { Run } from "../../src/contracts/run";
+import worker from "../../src/index";
+import { api, DEV_KEY, waitForRun } from "../helpers/api";
+
+const ADMIN = "crane-dev-admin";
+const admin = (path: string, init: RequestInit & { json?: unknown } = {}) =>
+  api(`/api/v1/admin${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${ADMIN}` } });
+
+async function newKey(
+  tenant: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ key_id: string; api_key: string }> {
+  const res = await admin("/api-keys", { method: "POST", json: { tenant, name: "test", ...extra } });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { key_id: string; api_key: string };
+}
+
+const post = (key: string, json: unknown, headers: Record<string, string> = {}) =>
+  api("/api/v1/runs", { method: "POST", key, json, headers });
+
+describe("API keys and the admin token", () => {
+  it("creates a key shown once, lists metadata only, and revokes it at once", async () => {
+    const res = await admin("/api-keys", { method: "POST", json: { tenant: "acme", name: "ci" } });
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as Record<string, unknown>;
+    expect(created).toMatchObject({ tenant: "acme", name: "ci", revoked_at: null });
+    expect(created.api_key).toMatch(/^crane_sk_[0-9a-f]{48}$/);
+    const key = created.api_key as string;
+
+    expect((await api("/api/v1/runs", { key })).status).toBe(200);
+    const listed = (await (await admin("/api-keys?tenant=acme")).json()) as Record<string, unknown>[];
+    expect(listed.map((k) => k.key_id)).toContain(created.key_id);
+    expect(JSON.stringify(listed)).not.toContain(key);
+    const stored = await env.DB.prepare("SELECT key_hash FROM api_keys WHERE key_id = ?")
+      .bind(created.key_id)
+      .first<{ key_hash: string }>();
+    expect(stored?.key_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored?.key_hash).not.toContain(key);
+
+    expect((await admin(`/api-keys/${created.key_id}`, { method: "DELETE" })).status).toBe(204);
+    const after = await api("/api/v1/runs", { key });
+    expect(after.status).toBe(401);
+    expect(((await after.json()) as Problem).detail).toBe("Unknown API key");
+    expect((await admin(`/api-keys/${created.key_id}`, { method: "DELETE" })).status).toBe(404);
+  });
+
+  it("answers an API key on an admin route with 403, a missing or wrong token with 401", async () => {
+    expect((await api("/api/v1/admin/api-keys?tenant=x", { key: DEV_KEY })).status).toBe(403);
+    expect((await api("/api/v1/admin/api-keys?tenant=x", { key: null })).status).toBe(401);
+    expect((await api("/api/v1/admin/api-keys?tenant=x", { key: "wrong-admin" })).status).toBe(401);
+  });
+
+  it("validates key creation", async () => {
+    for (const body of [
+      {},
+      { tenant: "a:b", name: "x" },
+      { tenant: "x".repeat(65), name: "x" },
+      { tenant: "t", name: "" },
+    ]) {
+      const res = await admin("/api-keys", { method: "POST", json: body });
+      expect(res.status, JSON.stringify(body)).toBe(422);
+    }
+  });
+
+  it("refuses the development key and admin token outside ENVIRONMENT=development", async () => {
+    const production = { ...env, ENVIRONMENT: "production" };
+    const call = (path: string, auth: string) =>
+      worker.fetch(
+        new Request(`http://crane.test${path}`, { headers: { Authorization: `Bearer ${auth}` } }),
+        production,
+        createExecutionContext(),
+      );
+    expect((await call("/api/v1/runs", DEV_KEY)).status).toBe(401);
+    expect((await call("/api/v1/tools", DEV_KEY)).status).toBe(401);
+    expect((await call("/api/v1/admin/api-keys?tenant=dev", ADMIN)).status).toBe(401);
+    // A real key still works there.
+    const { api_key } = await newKey("prod-tenant");
+    expect((await call("/api/v1/runs", api_key)).status).toBe(200);
+  });
+});
+
+describe("tenant isolation", () => {
+  it("tenant B cannot read, list, cancel, watch, or see the todos of tenant A", async () => {
+    const a = (await newKey("tenant-a")).api_key;
+    const b = (await newKey("tenant-b")).api_key;
+    const res = await post(a, {
+      prompt: "secret",
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "todo_store", tool_input: { action: "add", text: "A's secret todo" } },
+          { step_number: 2, tool_name: "sleep", tool_input: { ms: 1500 } },
+        ],
+      },
+    });
+    const { run_id } = (await res.json()) as Run;
+    for (const [path, method] of [
+      [`/api/v1/runs/${run_id}`, "GET"],
+      [`/api/v1/runs/${run_id}/events`, "GET"],
+      [`/api/v1/runs/${run_id}/cancel`, "POST"],
+    ] as const) {
+      const r = await api(path, { method, key: b });
+      expect(r.status, path).toBe(404);
+      expect(((await r.json()) as Problem).detail).toBe(`Run '${run_id}' not found`);
+    }
+    expect((await api(`/api/v1/runs/${run_id}/live`, { key: b, headers: { Upgrade: "websocket" } })).status).toBe(404);
+    expect((await (await api("/api/v1/runs", { key: b })).json()) as unknown[]).toEqual([]);
+
+    const bList = (await (await post(b, { prompt: "list todos" })).json()) as Run;
+    const listed = await waitForRun(bList.run_id, 15_000, 20, b);
+    expect((listed.result as { todos: { text: string }[] }).todos.map((t) => t.text)).not.toContain("A's secret todo");
+    const aRun = await waitForRun(run_id, 15_000, 20, a);
+    expect(aRun.status).toBe("completed");
+  });
+});
+
+describe("rate limits and quotas", () => {
+  it("limits requests per key with 429 and RateLimit headers, and recovers after the window", async () => {
+    const { api_key } = await newKey("t-rate", { rate_limit: { requests: 3, window_s: 1 } });
+    // Align to the start of a window so the three requests share it.
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await api("/api/v1/runs", { key: api_key }));
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+    expect(answers[0]?.headers.get("RateLimit-Policy")).toBe('"default";q=3;w=1');
+    expect(answers[2]?.headers.get("RateLimit")).toBe('"default";r=0;t=1');
+    const limited = answers[3] as Response;
+    expect(limited.headers.get("Retry-After")).toBe("1");
+    expect(limited.headers.get("Content-Type")).toBe("application/problem+json");
+    expect(((await limited.json()) as Problem).detail).toMatch(/Rate limit of 3 requests per 1 s exceeded/);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await api("/api/v1/runs", { key: api_key })).status).toBe(200);
+  });
+
+  it("caps a tenant's active runs with 429 and frees the slot when a run ends", async () => {
+    const { api_key } = await newKey("t-quota", { max_active_runs: 1 });
+    const slow = { prompt: "slow", plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 800 } }] } };
+    const first = await post(api_key, slow);
+    expect(first.status).toBe(201);
+    const second = await post(api_key, slow);
+    expect(second.status).toBe(429);
+    expect(second.headers.get("Retry-After")).toBe("5");
+    expect(((await second.json()) as Problem).detail).toBe(
+      "Tenant 't-quota' already has 1 active runs, its limit; retry when one finishes",
+    );
+    await waitForRun(((await first.json()) as Run).run_id, 15_000, 20, api_key);
+    const deadline = Date.now() + 5000;
+    let third = await post(api_key, slow);
+    while (third.status === 429 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      third = await post(api_key, slow);
+    }
+    expect(third.status).toBe(201);
+  });
+});
+
+describe("Idempotency-Key", () => {
+  const body = { prompt: "calculate 6 * 7" };
+
+  it("replays the same run for the same key and body", async () => {
+    const first = await post(DEV_KEY, body, { "Idempotency-Key": "order-1" });
+    const again = await post(DEV_KEY, body, { "Idempotency-Key": "order-1" });
+    expect([first.status, again.status]).toEqual([201, 201]);
+    expect(first.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    const [a, b] = [(await first.json()) as Run, (await again.json()) as Run];
+    expect(b.run_id).toBe(a.run_id);
+    expect(again.headers.get("Location")).toBe(`/api/v1/runs/${a.run_id}`);
+    const created = ((await (await api(`/api/v1/runs/${a.run_id}/events`)).json()) as { type: string }[]).filter(
+      (e) => e.type === "run.created",
+    );
+    expect(created).toHaveLength(1);
+  });
+
+  it("agrees on one run when the same key arrives concurrently", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => post(DEV_KEY, body, { "Idempotency-Key": "race-1" })),
+    );
+    const ids = new Set(await Promise.all(answers.map(async (r) => ((await r.json()) as Run).run_id)));
+    expect(answers.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(ids.size).toBe(1);
+  });
+
+  it("rejects the same key with a different body (422) and a malformed key (400)", async () => {
+    await post(DEV_KEY, body, { "Idempotency-Key": "order-2" });
+    const clash = await post(DEV_KEY, { prompt: "calculate 1 + 1" }, { "Idempotency-Key": "order-2" });
+    expect(clash.status).toBe(422);
+    expect(((await clash.json()) as Problem).detail).toBe("Idempotency-Key was already used with a different body");
+    expect((await post(DEV_KEY, body, { "Idempotency-Key": "x".repeat(256) })).status).toBe(400);
+  });
+
+  it("keeps keys per tenant", async () => {
+    const other = (await newKey("t-idem")).api_key;
+    const mine = (await (await post(DEV_KEY, body, { "Idempotency-Key": "shared-name" })).json()) as Run;
+    const theirs = (await (await post(other, body, { "Idempotency-Key": "shared-name" })).json()) as Run;
+    expect(theirs.run_id).not.toBe(mine.run_id);
+  });
+});
