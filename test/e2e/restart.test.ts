@@ -1,6 +1,6 @@
 import { afterAll, expect, it } from "vitest";
+import { LocalCrane } from "../../scripts/local-wrangler";
 import type { Run, RunEvent } from "../../src/contracts/run";
-import { LocalCrane } from "./wrangler";
 
 const crane = new LocalCrane();
 afterAll(() => crane.kill());

@@ -3,32 +3,64 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "..");
 const WRANGLER = path.join(ROOT, "node_modules/.bin/wrangler");
 const ENV = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
 
-/** A `wrangler dev` of this project on its own port and state directory, as `npm run dev` starts it. */
+/**
+ * A `wrangler dev` on its own port and state directory, started as `npm run dev` starts Crane
+ * (or, with `config`, another Worker such as a benchmark peer). Used by the e2e tests and the
+ * benchmarks.
+ */
 export class LocalCrane {
-  readonly persistTo = mkdtempSync(path.join(tmpdir(), "crane-e2e-"));
+  readonly persistTo = mkdtempSync(path.join(tmpdir(), "crane-local-"));
   readonly port = 18_000 + Math.floor(Math.random() * 2_000);
   private child: ChildProcess | null = null;
   output = "";
+
+  private readonly config: string;
+  private readonly healthPath: string;
+
+  // Plain fields, not parameter properties: the benchmark runs this file with Node's type stripping.
+  constructor(config = "wrangler.toml", healthPath = "/api/v1/health") {
+    this.config = config;
+    this.healthPath = healthPath;
+  }
+
+  /** The wrangler process group (wrangler and its workerd), for memory sampling. */
+  get pgid(): number | null {
+    return this.child?.pid ?? null;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
   migrate(): void {
-    execFileSync(WRANGLER, ["d1", "migrations", "apply", "crane", "--local", "--persist-to", this.persistTo], {
-      cwd: ROOT,
-      env: ENV,
-      stdio: "pipe",
-    });
+    execFileSync(
+      WRANGLER,
+      ["d1", "migrations", "apply", "crane", "--local", "--persist-to", this.persistTo, "-c", this.config],
+      {
+        cwd: ROOT,
+        env: ENV,
+        stdio: "pipe",
+      },
+    );
   }
 
   /** Starts wrangler dev and waits until the API answers. */
   async start(vars: Record<string, string> = {}): Promise<void> {
-    const args = ["dev", "--port", String(this.port), "--ip", "127.0.0.1", "--persist-to", this.persistTo];
+    const args = [
+      "dev",
+      "-c",
+      this.config,
+      "--port",
+      String(this.port),
+      "--ip",
+      "127.0.0.1",
+      "--persist-to",
+      this.persistTo,
+    ];
     args.push("--inspector-port", String(this.port + 1));
     for (const [k, v] of Object.entries({ ENVIRONMENT: "development", ...vars })) args.push("--var", `${k}:${v}`);
     // Its own process group, so that kill() takes workerd down with wrangler, like a crash would.
@@ -43,7 +75,7 @@ export class LocalCrane {
     let last: unknown = null;
     while (Date.now() < deadline) {
       try {
-        const res = await fetch(`${this.url}/api/v1/health`);
+        const res = await fetch(`${this.url}${this.healthPath}`);
         if (res.status === 200) return;
         last = `health answered ${res.status}`;
       } catch (err) {
