@@ -22,6 +22,9 @@ export default defineConfig(async () => {
     // The fault suites inject timeouts by the hundred; the breaker has its own project below.
     BREAKER_THRESHOLD: "1000000",
     HTTP_GET_ALLOWLIST: "api.example.com,*.allowed.test",
+    // The fault suites aim at calculator steps on the queue; the "inline" project below runs
+    // the end-to-end suites with pure tools inside the coordinator, the production default.
+    INLINE_PURE_TOOLS: "false",
     TEST_MIGRATIONS: migrations,
     // Replays a soak schedule: SOAK_SEED=123 npm test
     SOAK_SEED: process.env.SOAK_SEED ?? "",
@@ -43,6 +46,7 @@ export default defineConfig(async () => {
     },
   });
   const BREAKER = "test/integration/breaker.test.ts";
+  const INLINE = ["runs", "live", "hostile", "history"].map((f) => `test/integration/${f}.test.ts`);
   const workers = workersProject("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], [BREAKER]);
   // The circuit breaker trips after 3 failures and cools down for 1 s here.
   const breaker = workersProject("breaker", [BREAKER], [], { BREAKER_THRESHOLD: "3", BREAKER_COOLDOWN_MS: "1000" });
@@ -56,5 +60,6 @@ export default defineConfig(async () => {
       hookTimeout: 60_000,
     },
   };
-  return { test: { projects: [workers, breaker, e2e] } };
+  const inline = workersProject("inline", INLINE, [], { INLINE_PURE_TOOLS: "true" });
+  return { test: { projects: [workers, inline, breaker, e2e] } };
 });

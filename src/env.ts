@@ -22,6 +22,8 @@ export interface Env {
   WATCHDOG_REPORT_GRACE_MS?: string;
   /** Workers Analytics Engine dataset for step and run metrics; optional (absent locally and in tests). */
   METRICS?: AnalyticsEngineDataset;
+  /** "false" sends pure tools (calculator, text) through the queue too; default: they run in the coordinator. */
+  INLINE_PURE_TOOLS?: string;
   /** Lowest log level written: debug, info (default), warn, error, off. */
   LOG_LEVEL?: string;
   /** Default requests per window per API key (default 600). */

@@ -1,9 +1,47 @@
 import type { Json } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
 import type { AttemptGrant, AttemptOutcome } from "../run/decide";
-import { classifyError, nonRetryable, ToolError } from "../tools/errors";
+import { classifyError, type FailureInfo, nonRetryable, ToolError } from "../tools/errors";
 import type { ToolRegistry } from "../tools/registry";
-import type { ToolContext } from "../tools/types";
+import type { Tool, ToolContext } from "../tools/types";
+
+/** The tool and its validated input, or the non-retried failure that bad input is. */
+function prepare(registry: ToolRegistry, grant: AttemptGrant): { tool: Tool; input: unknown } | { error: FailureInfo } {
+  const tool = registry.get(grant.tool_name);
+  if (!tool) return { error: classifyError(nonRetryable(`Unknown tool '${grant.tool_name}'`)) };
+  const parsed = tool.inputSchema.safeParse(grant.input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    return { error: classifyError(nonRetryable(`Invalid input for ${tool.name}: ${where}${issue?.message}`)) };
+  }
+  return { tool, input: parsed.data };
+}
+
+/** The output, if it fits the stored-output limit. */
+function capped(output: Json | undefined): Json {
+  const size = new TextEncoder().encode(JSON.stringify(output ?? null)).length;
+  if (size > LIMITS.maxOutputBytes) {
+    throw nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large");
+  }
+  return output ?? null;
+}
+
+/**
+ * Runs one attempt of a pure tool synchronously, inside the coordinator (no queue hop): same
+ * validation, same output limit, same outcome shape as `runTool`.
+ */
+export function runInline(registry: ToolRegistry, grant: AttemptGrant): AttemptOutcome {
+  const prepared = prepare(registry, grant);
+  if ("error" in prepared) return { ok: false, error: prepared.error };
+  const { tool, input } = prepared;
+  if (!tool.executeInline) return { ok: false, error: classifyError(nonRetryable(`${tool.name} cannot run inline`)) };
+  try {
+    return { ok: true, output: capped(tool.executeInline(input)) };
+  } catch (err) {
+    return { ok: false, error: classifyError(err) };
+  }
+}
 
 /**
  * Runs one attempt of a tool under its timeout and turns whatever happens into an outcome.
@@ -16,19 +54,9 @@ export async function runTool(
   /** Test-only extra latency before the tool starts (fault injection); still under the timeout. */
   injectedDelayMs = 0,
 ): Promise<AttemptOutcome> {
-  const tool = registry.get(grant.tool_name);
-  if (!tool) {
-    return { ok: false, error: classifyError(nonRetryable(`Unknown tool '${grant.tool_name}'`)) };
-  }
-  const parsed = tool.inputSchema.safeParse(grant.input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-    return {
-      ok: false,
-      error: classifyError(nonRetryable(`Invalid input for ${tool.name}: ${where}${issue?.message}`)),
-    };
-  }
+  const prepared = prepare(registry, grant);
+  if ("error" in prepared) return { ok: false, error: prepared.error };
+  const { tool, input } = prepared;
   // A timer we clear ourselves (not AbortSignal.timeout) so that a tool that finishes in time
   // leaves no timeout rejection behind.
   const controller = new AbortController();
@@ -43,14 +71,9 @@ export async function runTool(
   try {
     const execute = async () => {
       if (injectedDelayMs > 0) await new Promise((r) => setTimeout(r, injectedDelayMs));
-      return tool.execute(parsed.data, { ...ctx, signal: controller.signal, idempotencyKey: grant.idempotency_key });
+      return tool.execute(input, { ...ctx, signal: controller.signal, idempotencyKey: grant.idempotency_key });
     };
-    const output = (await Promise.race([execute(), timedOut])) as Json;
-    const size = new TextEncoder().encode(JSON.stringify(output ?? null)).length;
-    if (size > LIMITS.maxOutputBytes) {
-      throw nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large");
-    }
-    return { ok: true, output: output ?? null };
+    return { ok: true, output: capped((await Promise.race([execute(), timedOut])) as Json) };
   } catch (err) {
     return { ok: false, error: classifyError(err) };
   } finally {

@@ -4,6 +4,7 @@ import type { Plan } from "../contracts/plan";
 import type { PlannerChoice, Run, RunEvent, RunOptions } from "../contracts/run";
 import type { StepMessage } from "../contracts/tool";
 import type { Env } from "../env";
+import { runInline } from "../executor/run-tool";
 import { faultInjector } from "../faults";
 import { log, setLogLevel } from "../observability/log";
 import { gateStub } from "../tenancy/gate";
@@ -69,6 +70,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   private outbox: Outbox;
   private readonly grace: Grace;
   private readonly retentionMs: number;
+  /** Run pure tools (calculator, text) inside the coordinator instead of through the queue. */
+  private readonly inline: boolean;
   private state: RunState | null;
   private flushing: Promise<void> | null = null;
   private flushAgain = false;
@@ -83,6 +86,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       reportMs: nonNegativeInt(env.WATCHDOG_REPORT_GRACE_MS, DEFAULT_GRACE.reportMs),
     };
     this.retentionMs = nonNegativeInt(env.RUN_RETENTION_MS, DEFAULT_RETENTION_MS);
+    this.inline = env.INLINE_PURE_TOOLS !== "false";
     // SQLite storage is synchronous: the state is rebuilt before any request is delivered.
     this.state = reduce(this.log.after(0));
     // An unfinished run always has an alarm; re-arm it should one have been lost.
@@ -225,6 +229,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       random: Math.random,
       policyFor: (tool) => defaultRegistry.get(tool)?.retry ?? DEFAULT_RETRY,
       grace: this.grace,
+      ...(this.inline
+        ? {
+            canInline: (tool: string) => defaultRegistry.get(tool)?.executeInline !== undefined,
+            runInline: (grant: AttemptGrant) => runInline(defaultRegistry, grant),
+          }
+        : {}),
     };
   }
 
@@ -240,7 +250,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   /** Appends the events and the queue sends they cause in one transaction, then adopts the new state. */
   private persist(work: RunState, events: RunEvent[], now: number): void {
     const messages = events
-      .filter((e) => e.type === "step.dispatched")
+      .filter((e) => e.type === "step.dispatched" && e.data?.inline !== true)
       .map(
         (e): StepMessage => ({
           run_id: work.runId,

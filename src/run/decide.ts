@@ -26,6 +26,13 @@ export interface DecideContext {
   /** The tool's declared retry policy. */
   policyFor: (toolName: string) => RetryPolicy;
   grace: Grace;
+  /**
+   * Runs a pure tool's attempt on the spot, or answers null when the tool must go through the
+   * queue. Pure and synchronous, so a transition that uses it stays a function of its inputs.
+   */
+  runInline?: (grant: AttemptGrant) => AttemptOutcome | null;
+  /** Whether `runInline` would run this tool. */
+  canInline?: (toolName: string) => boolean;
 }
 
 const policyOf = (state: RunState, s: StepState, ctx: DecideContext) =>
@@ -230,7 +237,10 @@ export function advance(state: RunState, ctx: DecideContext): EventDraft[] {
     type: "step.dispatched",
     step_number: s.step.step_number,
     attempt: s.attempt + 1,
-    data: { deadline_at: ctx.now + policyOf(state, s, ctx).timeoutMs + ctx.grace.dispatchMs },
+    data: {
+      deadline_at: ctx.now + policyOf(state, s, ctx).timeoutMs + ctx.grace.dispatchMs,
+      ...(ctx.canInline?.(s.step.tool_name) ? { inline: true } : {}),
+    },
   });
   let inFlight = steps.filter((s) => ACTIVE_PHASES.has(s.phase)).length;
   for (const s of steps) {

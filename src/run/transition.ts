@@ -1,4 +1,4 @@
-import { advance, type DecideContext } from "./decide";
+import { advance, type DecideContext, onResult, onStart } from "./decide";
 import type { EventDraft, RunEvent } from "./events";
 import { apply, type RunState } from "./state";
 
@@ -29,6 +29,16 @@ export function transition(
     const more = advance(state, ctx);
     if (more.length === 0) return events;
     push(more);
+    // Pure tools dispatched inline run right here: started and finished in the same commit.
+    for (const d of more) {
+      if (d.type !== "step.dispatched" || d.data?.inline !== true) continue;
+      const step = d.step_number as number;
+      const attempt = d.attempt as number;
+      const start = onStart(state, step, attempt, ctx);
+      push(start.drafts);
+      const outcome = start.grant && ctx.runInline?.(start.grant);
+      if (outcome) push(onResult(state, step, attempt, outcome, ctx));
+    }
   }
   throw new Error(`run ${state.runId} did not settle after ${MAX_ADVANCE_ROUNDS} rounds`);
 }

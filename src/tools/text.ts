@@ -22,4 +22,5 @@ export const textTool = defineTool({
   effects: { resource: null, mode: "none" },
   retry: DEFAULT_RETRY,
   execute: async ({ operation, text }) => OPERATIONS[operation](text),
+  executeInline: ({ operation, text }) => OPERATIONS[operation](text),
 });

@@ -26,6 +26,12 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
   modeFor?: (input: Record<string, unknown>) => ToolEffects["mode"];
   retry: RetryPolicy;
   execute(input: z.infer<S>, ctx: ToolContext): Promise<Json>;
+  /**
+   * For pure, synchronous, sub-millisecond tools: the same computation without I/O. The
+   * coordinator may run such a step itself instead of sending it through the queue
+   * (`INLINE_PURE_TOOLS`); the outcome is recorded the same way.
+   */
+  executeInline?(input: z.infer<S>): Json;
 }
 
 /** Retry policy for tools that do not declare their own. */

@@ -212,6 +212,45 @@ describe("run state: a fold of its events", () => {
   });
 });
 
+describe("inline pure tools", () => {
+  it("start and finish inside the same transition as their dispatch, with no queue message", () => {
+    const created: RunEvent = {
+      seq: 1,
+      type: "run.created",
+      at: new Date(0).toISOString(),
+      data: { run_id: "r", tenant: "t", prompt: "p", planner: "rules", options: OPTIONS, trace_id: null },
+    };
+    const state = initial(created);
+    const ctx: DecideContext = {
+      now: 0,
+      random: () => 0.5,
+      policyFor: () => POLICY,
+      grace: DEFAULT_GRACE,
+      canInline: (tool) => tool === "calculator",
+      runInline: (grant) => ({ ok: true, output: Number(grant.input.expression) * 10 }),
+    };
+    const plan: Plan = {
+      plan_id: "p",
+      planner: "explicit",
+      final_goal: "g",
+      steps: [step(1), { ...step(2, [1]), tool_input: { expression: "{{steps.1.output}}" } }, step(3, [], "sleep")],
+    };
+    const events = transition(state, ctx, () => [{ type: "run.planned", data: { plan } }]);
+    expect(events.map((e) => `${e.type}#${e.step_number ?? ""}${e.data?.inline ? " inline" : ""}`)).toEqual([
+      "run.planned#",
+      "step.dispatched#1 inline",
+      "step.dispatched#3",
+      "step.started#1",
+      "step.succeeded#1",
+      "step.dispatched#2 inline",
+      "step.started#2",
+      "step.succeeded#2",
+    ]);
+    expect(toRun(state).execution_log.map((e) => e.output)).toEqual([10, 100, null]);
+    expect(reduce([created, ...events])).toEqual(state);
+  });
+});
+
 describe("backoff", () => {
   it("grows exponentially up to the cap, scaled by the jitter", () => {
     expect([1, 2, 3, 4].map((a) => backoffDelay(POLICY, a, () => 0.999999))).toEqual([199, 399, 799, 1599]);

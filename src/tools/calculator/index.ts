@@ -15,4 +15,5 @@ export const calculatorTool = defineTool({
   effects: { resource: null, mode: "none" },
   retry: DEFAULT_RETRY,
   execute: async ({ expression }) => evaluate(expression),
+  executeInline: ({ expression }) => evaluate(expression),
 });
