@@ -179,6 +179,8 @@ function groupRssMiB(pgid: number): number {
 
 async function main() {
   const crane = new LocalCrane();
+  // The same Crane with pure tools sent through the queue, to measure both placements.
+  const craneQueue = new LocalCrane();
   const peer = new LocalCrane("bench/peers/workflows/wrangler.toml", "/health");
   const quotas = { LOG_LEVEL: "warn", RATE_LIMIT_REQUESTS: "100000000", MAX_ACTIVE_RUNS: "100000" };
   const results: Record<string, unknown> = {};
@@ -191,18 +193,22 @@ async function main() {
 
   try {
     crane.migrate();
-    await Promise.all([crane.start(quotas), peer.start()]);
+    craneQueue.migrate();
+    await Promise.all([crane.start(quotas), craneQueue.start({ ...quotas, INLINE_PURE_TOOLS: "false" }), peer.start()]);
     const C = crane.url;
+    const Q = craneQueue.url;
     const P = peer.url;
-    // Warm both up (module load, first Durable Objects, first queue batch).
+    // Warm everything up (module load, first Durable Objects, first queue batch).
     await load(4, 20, () => craneRun(C, calcDag, 1133));
+    await load(4, 20, () => craneRun(Q, calcDag, 1133));
     await load(4, 20, () => workflowRun(P, "calc-dag", 1133));
 
     // 1 + 5: calc-dag at concurrency 1, 16, 64, for both.
     for (const c of [1, 16, 64]) {
-      const total = c === 1 ? (QUICK ? 30 : 60) : c * (QUICK ? 4 : 8);
+      const total = c === 1 ? (QUICK ? 30 : 60) : c * (QUICK ? 2 : 8);
       for (const [who, one] of [
         ["crane", () => craneRun(C, calcDag, 1133)],
+        ["crane-queue", () => craneRun(Q, calcDag, 1133)],
         ["workflows", () => workflowRun(P, "calc-dag", 1133)],
       ] as const) {
         const trials = { rps: [] as number[], p50: [] as number[], p95: [] as number[], p99: [] as number[] };
@@ -210,8 +216,9 @@ async function main() {
         for (let t = 0; t < TRIALS; t++) {
           let sampling = true;
           const sampler = (async () => {
-            while (sampling && c === 64 && who === "crane" && crane.pgid) {
-              peakRss = Math.max(peakRss, groupRssMiB(crane.pgid));
+            const pgid = who === "crane" ? crane.pgid : who === "crane-queue" ? craneQueue.pgid : peer.pgid;
+            while (sampling && c === 64 && pgid) {
+              peakRss = Math.max(peakRss, groupRssMiB(pgid));
               await new Promise((r) => setTimeout(r, 50));
             }
           })();
@@ -247,35 +254,33 @@ async function main() {
       results[name] = { p50_ms: round(figure(p50s)) };
     }
 
-    // 3: fan-out widths.
-    for (const width of [1, 4, 16, 50]) {
-      const p50s: number[] = [];
-      const expected = width; // the last step computes (width-1) + 1
-      for (let t = 0; t < TRIALS; t++)
-        p50s.push(
-          percentile(
-            check(
-              `fan-out ${width}`,
-              (await load(1, QUICK ? 5 : 10, () => craneRun(C, fanOut(width), expected))).samples,
-            ),
-            50,
-          ),
-        );
-      results[`fan-out.w${width}`] = { p50_ms: round(figure(p50s)) };
+    // 3 + 4: fan-out widths, and a 50-step chain (per-step overhead), for both placements.
+    for (const [placement, base] of [
+      ["inline", C],
+      ["queue", Q],
+    ] as const) {
+      for (const width of [1, 4, 16, 50]) {
+        const p50s: number[] = [];
+        const expected = width; // the last step computes (width-1) + 1
+        for (let t = 0; t < TRIALS; t++) {
+          const { samples } = await load(1, QUICK ? 3 : 10, () => craneRun(base, fanOut(width), expected));
+          p50s.push(percentile(check(`fan-out ${width} ${placement}`, samples), 50));
+        }
+        results[`fan-out.w${width}.${placement}`] = { p50_ms: round(figure(p50s)) };
+      }
+      const chainP50: number[] = [];
+      for (let t = 0; t < TRIALS; t++) {
+        const { samples } = await load(1, QUICK ? 2 : 4, () => craneRun(base, chain(50), 50));
+        chainP50.push(percentile(check(`chain 50 ${placement}`, samples), 50));
+      }
+      results[`chain.50.${placement}`] = {
+        p50_ms: round(figure(chainP50)),
+        per_step_ms: round(figure(chainP50.map((x) => x / 50)), 2),
+      };
     }
-
-    // 4: a 50-step chain: per-step overhead.
-    const chainP50: number[] = [];
-    for (let t = 0; t < TRIALS; t++)
-      chainP50.push(
-        percentile(check("chain 50", (await load(1, QUICK ? 2 : 4, () => craneRun(C, chain(50), 50))).samples), 50),
-      );
-    results["chain.50"] = {
-      p50_ms: round(figure(chainP50)),
-      per_step_ms: round(figure(chainP50.map((x) => x / 50)), 2),
-    };
   } finally {
     crane.kill();
+    craneQueue.kill();
     peer.kill();
   }
 
@@ -288,6 +293,8 @@ async function main() {
       const cr = med(`calc-dag.c${c}.crane`, field);
       const wf = med(`calc-dag.c${c}.workflows`, field);
       if (cr !== undefined && wf !== undefined) ratios[`calc-dag.c${c}.${field}`] = ratio(cr, wf);
+      const cq = med(`calc-dag.c${c}.crane-queue`, field);
+      if (cq !== undefined && wf !== undefined) ratios[`calc-dag.c${c}.${field}.queue_placement`] = ratio(cq, wf);
     }
   }
   const sp = med("sleep-dag.crane.parallel", "p50_ms");

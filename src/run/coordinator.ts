@@ -277,8 +277,10 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     logEvents(this.env, this.state as RunState, events);
     const terminal = events.some((e) => TERMINAL_RUN_EVENTS.has(e.type));
     broadcast(this.ctx.getWebSockets(), events, terminal);
-    await this.flushOutbox();
+    // The side effects are durable in the outbox already: the caller (an API request, a
+    // consumer's report) need not wait for them. The alarm retries whatever fails.
     await this.rearm();
+    this.ctx.waitUntil(this.flushOutbox().then(() => this.rearm()));
   }
 
   /** Carries out due outbox items; a concurrent caller waits for the flush already running. */
