@@ -46,8 +46,21 @@ export default defineConfig(async () => {
     },
   });
   const BREAKER = "test/integration/breaker.test.ts";
+  const LLM = "test/integration/llm-planner.test.ts";
   const INLINE = ["runs", "live", "hostile", "history"].map((f) => `test/integration/${f}.test.ts`);
-  const workers = workersProject("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], [BREAKER]);
+  const workers = workersProject(
+    "workers",
+    ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+    [BREAKER, LLM],
+  );
+  // An OpenAI-compatible provider at https://llm.test/v1, faked at the HTTP boundary by the tests.
+  const llm = workersProject("llm", [LLM], [], {
+    LLM_BASE_URL: "https://llm.test/v1",
+    LLM_MODEL: "test-model",
+    LLM_API_KEY: "sk-test",
+    LLM_TIMEOUT_MS: "300",
+    INLINE_PURE_TOOLS: "true",
+  });
   // The circuit breaker trips after 3 failures and cools down for 1 s here.
   const breaker = workersProject("breaker", [BREAKER], [], { BREAKER_THRESHOLD: "3", BREAKER_COOLDOWN_MS: "1000" });
   // End-to-end tests drive `wrangler dev` from Node, as a user would, and kill it.
@@ -61,5 +74,5 @@ export default defineConfig(async () => {
     },
   };
   const inline = workersProject("inline", INLINE, [], { INLINE_PURE_TOOLS: "true" });
-  return { test: { projects: [workers, inline, breaker, e2e] } };
+  return { test: { projects: [workers, inline, breaker, llm, e2e] } };
 });

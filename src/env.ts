@@ -39,6 +39,16 @@ export interface Env {
   BREAKER_WINDOW_MS?: string;
   BREAKER_COOLDOWN_MS?: string;
   BREAKER_PROBE_LEASE_MS?: string;
+  /** OpenAI-compatible chat completions base URL (e.g. https://api.openai.com/v1, an AI Gateway URL). */
+  LLM_BASE_URL?: string;
+  /** Its API key (a secret: `wrangler secret put LLM_API_KEY`). */
+  LLM_API_KEY?: string;
+  /** The model, for either provider (e.g. gpt-4o-mini, @cf/meta/llama-3.3-70b-instruct-fp8-fast). */
+  LLM_MODEL?: string;
+  /** Per-try timeout of a provider call (ms, default 20000). */
+  LLM_TIMEOUT_MS?: string;
+  /** Workers AI binding, the provider when LLM_BASE_URL is not set. */
+  AI?: Ai;
   /** Admin token for key management (a secret in production). */
   ADMIN_TOKEN?: string;
 }

@@ -75,6 +75,8 @@ export type Run = z.infer<typeof runSchema>;
 
 export const eventTypeSchema = z.enum([
   "run.created",
+  "plan.llm_call",
+  "plan.fallback",
   "run.planned",
   "step.dispatched",
   "step.started",

@@ -28,7 +28,7 @@ import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
 import { broadcast, closeNormally, LIVE_SUBPROTOCOL, MAX_WATCHERS_PER_RUN, send } from "./live";
 import { logEvents } from "./log-events";
 import { Outbox, type OutboxItem } from "./outbox";
-import { createdEvent, planEvents } from "./planning";
+import { createdEvent, planRun } from "./planning";
 import type { RunSnapshot } from "./snapshot";
 import { initial, isFinished, type RunState, reduce } from "./state";
 import type { RunApi } from "./stub";
@@ -74,6 +74,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   private readonly inline: boolean;
   private state: RunState | null;
   private flushing: Promise<void> | null = null;
+  private creating: Promise<Run> | null = null;
   private flushAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -98,10 +99,19 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   /** Creates and plans the run, then dispatches its first steps. Idempotent: a second call returns the run. */
   async create(cmd: CreateRunCommand): Promise<Run> {
     if (this.state) return toRun(this.state);
+    // Planning may wait on an LLM; a second create (an idempotent replay) waits for the first.
+    this.creating ??= this.createOnce(cmd).finally(() => {
+      this.creating = null;
+    });
+    return this.creating;
+  }
+
+  private async createOnce(cmd: CreateRunCommand): Promise<Run> {
+    const planned = await planRun(cmd, this.env, defaultRegistry, (p) => this.ctx.waitUntil(p));
     const now = Date.now();
     const created = createdEvent(cmd, now);
     const work = initial(created);
-    const events = [created, ...transition(work, this.decideContext(now), () => planEvents(cmd, defaultRegistry))];
+    const events = [created, ...transition(work, this.decideContext(now), () => planned)];
     this.persist(work, events, now);
     await this.afterCommit(events);
     return toRun(work);

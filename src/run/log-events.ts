@@ -8,6 +8,8 @@ import type { RunState } from "./state";
 const LEVELS: Partial<Record<RunEvent["type"], Level>> = {
   "run.created": "info",
   "run.planned": "debug",
+  "plan.llm_call": "info",
+  "plan.fallback": "warn",
   "step.succeeded": "debug",
   "step.retry_scheduled": "warn",
   "step.failed": "warn",

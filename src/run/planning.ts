@@ -1,6 +1,9 @@
 import type { RunEvent } from "../contracts/run";
+import type { Env } from "../env";
+import { BreakerClient } from "../executor/breaker";
+import { llmProvider } from "../llm/config";
 import { PlanValidationError, validatePlan } from "../plan/validate";
-import { plan as planPrompt } from "../planner";
+import { type LlmCall, LlmPlanError, planWithLlm, planWithRules } from "../planner";
 import type { ToolRegistry } from "../tools/registry";
 import type { CreateRunCommand } from "./coordinator";
 import type { EventDraft } from "./events";
@@ -22,21 +25,20 @@ export function createdEvent(cmd: CreateRunCommand, now: number): RunEvent {
   };
 }
 
-/**
- * Plans a new run: the explicit plan as given (the API validated it), or the planner's plan
- * validated like an explicit one. A prompt that cannot be planned fails the run (API.md: the
- * POST still answers 201, with `error` starting "Could not parse prompt").
- */
-export function planEvents(cmd: CreateRunCommand, registry: ToolRegistry): EventDraft[] {
-  if (cmd.plan) return [{ type: "run.planned", data: { plan: cmd.plan } }];
+const NO_PROVIDER =
+  "The llm planner was requested but no LLM provider is configured (set LLM_BASE_URL and LLM_MODEL, or bind AI and set LLM_MODEL)";
+
+const callEvent = (call: LlmCall): EventDraft => ({ type: "plan.llm_call", data: { ...call } });
+
+function rulesPlan(cmd: CreateRunCommand, registry: ToolRegistry): EventDraft {
   try {
-    const outcome = planPrompt(cmd.prompt, cmd.planner);
-    const plan = validatePlan(outcome.plan, registry, {
+    const input = planWithRules(cmd.prompt);
+    const plan = validatePlan(input, registry, {
       planId: crypto.randomUUID(),
-      planner: outcome.planner,
-      finalGoal: outcome.plan.final_goal ?? cmd.prompt,
+      planner: "rules",
+      finalGoal: input.final_goal ?? cmd.prompt,
     });
-    return [{ type: "run.planned", data: { plan, ...(outcome.note ? { note: outcome.note } : {}) } }];
+    return { type: "run.planned", data: { plan } };
   } catch (err) {
     const error =
       err instanceof PlanValidationError
@@ -44,6 +46,50 @@ export function planEvents(cmd: CreateRunCommand, registry: ToolRegistry): Event
         : err instanceof Error
           ? err.message
           : String(err);
-    return [{ type: "run.failed", data: { error } }];
+    return { type: "run.failed", data: { error } };
+  }
+}
+
+/**
+ * Plans a new run. An explicit plan is taken as given (the API validated it). `auto` asks the
+ * LLM when one is configured and falls back to the rules planner on any failure, recording why
+ * (`plan.fallback`); `llm` never falls back; `rules` never asks the LLM. Every provider call is
+ * recorded (`plan.llm_call`: model, latency, tries, tokens). A prompt that cannot be planned
+ * fails the run (API.md: the POST still answers 201).
+ */
+export async function planRun(
+  cmd: CreateRunCommand,
+  env: Env,
+  registry: ToolRegistry,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<EventDraft[]> {
+  if (cmd.plan) return [{ type: "run.planned", data: { plan: cmd.plan } }];
+  const provider = llmProvider(env);
+  if (cmd.planner === "llm" && !provider) return [{ type: "run.failed", data: { error: NO_PROVIDER } }];
+  if (cmd.planner === "rules" || !provider) return [rulesPlan(cmd, registry)];
+
+  let probe = false;
+  const breaker = {
+    admit: async () => {
+      const admission = await BreakerClient.admit(env, "llm", waitUntil);
+      probe = admission.allow && admission.probe;
+      return admission.allow;
+    },
+    report: (ok: boolean) => waitUntil(BreakerClient.report(env, "llm", ok, probe)),
+  };
+  try {
+    const { plan, calls } = await planWithLlm(cmd.prompt, provider, registry, breaker);
+    return [...calls.map(callEvent), { type: "run.planned", data: { plan } }];
+  } catch (err) {
+    if (!(err instanceof LlmPlanError)) throw err;
+    const calls = err.calls.map(callEvent);
+    if (cmd.planner === "llm") {
+      return [...calls, { type: "run.failed", data: { error: `LLM planner failed (${err.reason}): ${err.detail}` } }];
+    }
+    return [
+      ...calls,
+      { type: "plan.fallback", data: { from: "llm", to: "rules", reason: err.reason, detail: err.detail } },
+      rulesPlan(cmd, registry),
+    ];
   }
 }

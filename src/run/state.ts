@@ -77,6 +77,9 @@ export function apply(state: RunState, event: RunEvent): void {
   switch (event.type) {
     case "run.created":
       break; // handled by `initial`
+    case "plan.llm_call":
+    case "plan.fallback":
+      break; // how the plan was made; the plan itself arrives with run.planned
     case "run.planned": {
       const plan = d.plan as unknown as Plan;
       state.plan = plan;

@@ -3,6 +3,7 @@ import type { Json } from "../contracts/common";
 import type { ToolDescriptor } from "../contracts/tool";
 import { calculatorTool } from "./calculator";
 import { httpGetTool } from "./http-get";
+import { llmTool } from "./llm";
 import { sleepTool } from "./sleep";
 import { textTool } from "./text";
 import { todoStoreTool } from "./todo-store";
@@ -12,7 +13,7 @@ import type { Tool } from "./types";
 export type ToolRegistry = ReadonlyMap<string, Tool>;
 
 export const defaultRegistry: ToolRegistry = new Map<string, Tool>(
-  [calculatorTool, todoStoreTool, textTool, sleepTool, httpGetTool].map((t) => [t.name, t as Tool]),
+  [calculatorTool, todoStoreTool, textTool, sleepTool, httpGetTool, llmTool].map((t) => [t.name, t as Tool]),
 );
 
 /** The catalog entry of a tool, with its input schema as JSON Schema. */

@@ -163,7 +163,7 @@ describe("API: catalog, health and OpenAPI", () => {
     const res = await api("/api/v1/tools");
     expect(res.status).toBe(200);
     const tools = (await res.json()) as { name: string; input_schema: { type?: string; properties?: object } }[];
-    expect(tools.map((t) => t.name).sort()).toEqual(["calculator", "http_get", "sleep", "text", "todo_store"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["calculator", "http_get", "llm", "sleep", "text", "todo_store"]);
     const calculator = tools.find((t) => t.name === "calculator");
     expect(calculator?.input_schema).toMatchObject({
       type: "object",

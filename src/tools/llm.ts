@@ -1,0 +1,31 @@
+import { z } from "zod";
+import { chat, LlmError } from "../llm/client";
+import { llmProvider } from "../llm/config";
+import { nonRetryable, ToolError } from "./errors";
+import { DEFAULT_RETRY, defineTool } from "./types";
+
+export const llmTool = defineTool({
+  name: "llm",
+  description:
+    "Generates text with the configured LLM provider: {prompt, max_tokens?} → {text}. Fails (not retried) when no provider is configured.",
+  inputSchema: z
+    .object({
+      prompt: z.string().min(1).max(8000),
+      max_tokens: z.number().int().min(1).max(4000).optional(),
+    })
+    .strict(),
+  effects: { resource: null, mode: "none" },
+  retry: DEFAULT_RETRY,
+  execute: async ({ prompt, max_tokens }, { env }) => {
+    const provider = llmProvider(env);
+    if (!provider)
+      throw nonRetryable("No LLM provider is configured (LLM_BASE_URL and LLM_MODEL, or AI)", "llm_unavailable");
+    try {
+      const answer = await chat(provider, [{ role: "user", content: prompt }], { maxTokens: max_tokens ?? 512 });
+      return { text: answer.text };
+    } catch (err) {
+      if (!(err instanceof LlmError)) throw err;
+      throw new ToolError(err.message, { retryable: err.retryable, code: err.reason });
+    }
+  },
+});
