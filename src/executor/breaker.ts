@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { intVar } from "../config";
 import type { Env } from "../env";
 import {
   type Admission,
@@ -10,17 +11,12 @@ import {
   recordOutcome,
 } from "./breaker-state";
 
-const positive = (v: string | undefined, fallback: number) => {
-  const n = Number(v);
-  return v !== undefined && v !== "" && Number.isInteger(n) && n > 0 ? n : fallback;
-};
-
 export function breakerConfig(env: Env): BreakerConfig {
   return {
-    threshold: positive(env.BREAKER_THRESHOLD, DEFAULT_BREAKER.threshold),
-    windowMs: positive(env.BREAKER_WINDOW_MS, DEFAULT_BREAKER.windowMs),
-    cooldownMs: positive(env.BREAKER_COOLDOWN_MS, DEFAULT_BREAKER.cooldownMs),
-    probeLeaseMs: positive(env.BREAKER_PROBE_LEASE_MS, DEFAULT_BREAKER.probeLeaseMs),
+    threshold: intVar(env.BREAKER_THRESHOLD, DEFAULT_BREAKER.threshold),
+    windowMs: intVar(env.BREAKER_WINDOW_MS, DEFAULT_BREAKER.windowMs),
+    cooldownMs: intVar(env.BREAKER_COOLDOWN_MS, DEFAULT_BREAKER.cooldownMs),
+    probeLeaseMs: intVar(env.BREAKER_PROBE_LEASE_MS, DEFAULT_BREAKER.probeLeaseMs),
   };
 }
 

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { problemResponse } from "../api/problem";
+import { intVar } from "../config";
 import type { Plan } from "../contracts/plan";
 import type { PlannerChoice, Run, RunEvent, RunOptions } from "../contracts/run";
 import type { StepMessage } from "../contracts/tool";
@@ -54,11 +55,6 @@ export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 const SYNC_CONFIRM_MS = 5 * 60 * 1000;
 const ARCHIVED_SEQ = "archived_seq";
 
-const nonNegativeInt = (v: string | undefined, fallback: number) => {
-  const n = Number(v);
-  return v !== undefined && v !== "" && Number.isInteger(n) && n >= 0 ? n : fallback;
-};
-
 /**
  * One run: its event log, its state (a fold of the log), dispatch of ready steps through the
  * queue, acceptance of results, the watchdog alarm and live WebSockets. Every command follows
@@ -83,10 +79,10 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     this.log = new EventLog(ctx.storage.sql);
     this.outbox = new Outbox(ctx.storage.sql);
     this.grace = {
-      dispatchMs: nonNegativeInt(env.WATCHDOG_DISPATCH_GRACE_MS, DEFAULT_GRACE.dispatchMs),
-      reportMs: nonNegativeInt(env.WATCHDOG_REPORT_GRACE_MS, DEFAULT_GRACE.reportMs),
+      dispatchMs: intVar(env.WATCHDOG_DISPATCH_GRACE_MS, DEFAULT_GRACE.dispatchMs, 0),
+      reportMs: intVar(env.WATCHDOG_REPORT_GRACE_MS, DEFAULT_GRACE.reportMs, 0),
     };
-    this.retentionMs = nonNegativeInt(env.RUN_RETENTION_MS, DEFAULT_RETENTION_MS);
+    this.retentionMs = intVar(env.RUN_RETENTION_MS, DEFAULT_RETENTION_MS, 0);
     this.inline = env.INLINE_PURE_TOOLS !== "false";
     // SQLite storage is synchronous: the state is rebuilt before any request is delivered.
     this.state = reduce(this.log.after(0));

@@ -10,11 +10,11 @@ import {
   keyIdParamSchema,
   listApiKeysQuerySchema,
 } from "../../contracts/admin";
-import { problemSchema } from "../../contracts/common";
 import { database } from "../../store/db";
 import { apiKeys } from "../../store/schema";
 import { CHALLENGE, DEV_ADMIN_TOKEN, isDevelopment, principalForKey, sha256Hex } from "../middleware/auth";
 import { ApiError } from "../problem";
+import { problem } from "../responses";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
 
@@ -43,10 +43,6 @@ const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   throw new ApiError(401, "Unknown admin token", { headers: CHALLENGE });
 });
 
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: problemSchema } },
-});
 const security = [{ admin: [] }];
 
 const createKey = createRoute({

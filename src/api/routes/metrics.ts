@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import { problemSchema } from "../../contracts/common";
 import { metricsQuerySchema, metricsSchema } from "../../contracts/history";
 import { metrics } from "../../store/metrics";
 import { ApiError } from "../problem";
+import { problem } from "../responses";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
 
@@ -21,7 +21,7 @@ const getMetrics = createRoute({
   request: { query: metricsQuerySchema },
   responses: {
     200: { description: "Metrics", content: { "application/json": { schema: metricsSchema } } },
-    400: { description: "Bad query parameter", content: { "application/problem+json": { schema: problemSchema } } },
+    400: problem("Bad query parameter"),
   },
 });
 

@@ -1,6 +1,5 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { problemSchema } from "../../contracts/common";
 import { listRunsQuerySchema, runSummarySchema } from "../../contracts/history";
 import type { Plan } from "../../contracts/plan";
 import {
@@ -23,17 +22,10 @@ import { defaultRegistry } from "../../tools/registry";
 import { uuidv7 } from "../ids";
 import { sha256Hex } from "../middleware/auth";
 import { ApiError } from "../problem";
+import { json, problem } from "../responses";
 import type { AppEnv } from "../types";
 import { summarize, validationHook } from "../validation";
 
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: problemSchema } },
-});
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 const security = [{ bearer: [] }];
 
 const createRun = createRoute({
