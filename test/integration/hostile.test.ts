@@ -246,6 +246,22 @@ describe("hostile input: accepted, and handled safely", () => {
     expect(run.execution_log[0]).toMatchObject({ status: "failed", attempts: 1, error });
   });
 
+  it("accepts at most 100 live connections per run, then answers 429", async () => {
+    const created = await createRun(plan(step("sleep", { ms: 3000 })));
+    const sockets: WebSocket[] = [];
+    for (let i = 0; i < 100; i++) {
+      const res = await api(`/api/v1/runs/${created.run_id}/live`, { headers: { Upgrade: "websocket" } });
+      expect(res.status).toBe(101);
+      const ws = res.webSocket as WebSocket;
+      ws.accept();
+      sockets.push(ws);
+    }
+    const refused = await api(`/api/v1/runs/${created.run_id}/live`, { headers: { Upgrade: "websocket" } });
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as Problem).detail).toBe("A run accepts at most 100 live connections");
+    for (const ws of sockets) ws.close(1000, "done");
+  });
+
   it("ignores whatever a client sends on the live socket", async () => {
     const created = await createRun(plan(step("sleep", { ms: 300 })));
     const res = await api(`/api/v1/runs/${created.run_id}/live?after=0`, { headers: { Upgrade: "websocket" } });

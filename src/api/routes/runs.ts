@@ -279,6 +279,9 @@ runRoutes.openapi(liveRun, async (c) => {
     // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
     return archivedLiveResponse(c.req.raw, archived, events, c.req.valid("query").after) as any;
   }
+  // A refusal from the coordinator (429, 426) is copied so that middleware can add its headers;
+  // a Durable Object's response headers are immutable.
+  const answer = res.status === 101 ? res : new Response(res.body, res);
   // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
-  return res as any;
+  return answer as any;
 });
