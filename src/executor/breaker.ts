@@ -117,9 +117,4 @@ export const BreakerClient = {
     if (ok && !probe) return;
     cache.set(tool, { state: await breakerStub(env, tool).report(ok), at: Date.now() });
   },
-
-  /** Test-only: forget every cached breaker. */
-  reset(): void {
-    cache.clear();
-  },
 };

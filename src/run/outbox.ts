@@ -85,8 +85,4 @@ export class Outbox {
     const row = this.sql.exec<{ t: number | null }>("SELECT MIN(next_at) AS t FROM outbox").one();
     return row.t;
   }
-
-  size(): number {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n;
-  }
 }

@@ -51,17 +51,12 @@ export class TenantGate extends DurableObject<Env> {
   async releaseRun(runId: string): Promise<void> {
     this.ctx.storage.sql.exec("DELETE FROM active_runs WHERE run_id = ?", runId);
   }
-
-  async activeRuns(): Promise<number> {
-    return this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM active_runs").one().n;
-  }
 }
 
 export interface GateApi {
   admit(keyId: string, limit: number, windowMs: number): Promise<Admission>;
   acquireRun(runId: string, max: number): Promise<{ allowed: boolean; active: number }>;
   releaseRun(runId: string): Promise<void>;
-  activeRuns(): Promise<number>;
 }
 
 export function gateStub(env: Env, tenant: string): GateApi {
