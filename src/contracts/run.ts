@@ -120,12 +120,14 @@ export const runIdParamSchema = z.object({
     .meta({ param: { name: "run_id", in: "path" }, example: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" }),
 });
 
+/** `?after=N`: the sequence number after which events are wanted (events and live). */
+export const afterParamSchema = z.coerce
+  .number({ error: "after must be an integer ≥ 0" })
+  .int("after must be an integer ≥ 0")
+  .min(0, "after must be an integer ≥ 0");
+
 export const eventsQuerySchema = z.object({
-  after: z.coerce
-    .number({ error: "after must be an integer ≥ 0" })
-    .int("after must be an integer ≥ 0")
-    .min(0, "after must be an integer ≥ 0")
-    .default(0),
+  after: afterParamSchema.default(0),
   limit: z.coerce
     .number({ error: `limit must be an integer between 1 and ${LIMITS.maxEventsPage}` })
     .int(`limit must be an integer between 1 and ${LIMITS.maxEventsPage}`)

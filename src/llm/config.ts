@@ -1,3 +1,4 @@
+import { intVar } from "../config";
 import type { Env } from "../env";
 
 /** Which LLM provider is configured, if any. */
@@ -15,7 +16,7 @@ const DEFAULT_TIMEOUT_MS = 20_000;
 export function llmProvider(env: Env): LlmProvider | null {
   const model = env.LLM_MODEL?.trim();
   if (!model) return null;
-  const timeoutMs = Number(env.LLM_TIMEOUT_MS) > 0 ? Number(env.LLM_TIMEOUT_MS) : DEFAULT_TIMEOUT_MS;
+  const timeoutMs = intVar(env.LLM_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
   if (env.LLM_BASE_URL?.trim()) {
     return {
       kind: "openai",

@@ -26,7 +26,7 @@ import {
 } from "./decide";
 import { EventLog } from "./event-log";
 import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
-import { broadcast, closeNormally, LIVE_SUBPROTOCOL, MAX_WATCHERS_PER_RUN, send } from "./live";
+import { broadcast, MAX_WATCHERS_PER_RUN, openStream } from "./live";
 import { logEvents } from "./log-events";
 import { Outbox, type OutboxItem } from "./outbox";
 import { createdEvent, planRun } from "./planning";
@@ -205,21 +205,15 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         headers: { "Retry-After": "5" },
       });
     }
-    const afterParam = new URL(request.url).searchParams.get("after");
+    const after = new URL(request.url).searchParams.get("after");
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    // Everything below runs without an await, so no event can slip between snapshot and replay.
-    send(server, { type: "snapshot", run: toRun(this.state), seq: this.state.seq });
-    if (afterParam !== null) {
-      for (const event of this.log.after(Number(afterParam))) send(server, { type: "event", event });
-    }
-    if (isFinished(this.state)) closeNormally(server);
-    const offered = request.headers.get("Sec-WebSocket-Protocol") ?? "";
-    const headers = new Headers();
-    if (offered.split(",").some((p) => p.trim() === LIVE_SUBPROTOCOL)) {
-      headers.set("Sec-WebSocket-Protocol", LIVE_SUBPROTOCOL);
-    }
-    return new Response(null, { status: 101, webSocket: client, headers });
+    return openStream(request, client, server, {
+      run: toRun(this.state),
+      seq: this.state.seq,
+      replay: after === null ? [] : this.log.after(Number(after)),
+      finished: isFinished(this.state),
+    });
   }
 
   // No webSocketClose handler: from compatibility date 2026-04-07 the runtime answers a

@@ -32,9 +32,28 @@ export function closeNormally(ws: WebSocket): void {
 }
 
 /**
- * The live stream of a run that only the D1 archive still holds: the snapshot, the replay after
- * `?after=`, and the close, exactly as its coordinator would have sent them.
+ * Starts a watcher's stream and answers its upgrade: the snapshot, the events after `after`
+ * (when asked), and the close when the run is already over. Nothing here awaits, so no event
+ * can slip between the snapshot and the replay. The server socket must already be accepted
+ * (hibernatable in a coordinator, plain for a run served from the archive).
  */
+export function openStream(
+  request: Request,
+  client: WebSocket,
+  server: WebSocket,
+  stream: { run: Run; seq: number; replay: Iterable<RunEvent>; finished: boolean },
+): Response {
+  send(server, { type: "snapshot", run: stream.run, seq: stream.seq });
+  for (const event of stream.replay) send(server, { type: "event", event });
+  if (stream.finished) closeNormally(server);
+  const offered = request.headers.get("Sec-WebSocket-Protocol") ?? "";
+  const headers = new Headers();
+  if (offered.split(",").some((p) => p.trim() === LIVE_SUBPROTOCOL))
+    headers.set("Sec-WebSocket-Protocol", LIVE_SUBPROTOCOL);
+  return new Response(null, { status: 101, webSocket: client, headers });
+}
+
+/** The live stream of a run that only the D1 archive still holds, as its coordinator would have sent it. */
 export function archivedLiveResponse(
   request: Request,
   run: Run,
@@ -43,12 +62,6 @@ export function archivedLiveResponse(
 ): Response {
   const { 0: client, 1: server } = new WebSocketPair();
   server.accept();
-  send(server, { type: "snapshot", run, seq: events.at(-1)?.seq ?? 0 });
-  if (after !== undefined) for (const event of events) if (event.seq > after) send(server, { type: "event", event });
-  closeNormally(server);
-  const offered = request.headers.get("Sec-WebSocket-Protocol") ?? "";
-  const headers = new Headers();
-  if (offered.split(",").some((p) => p.trim() === LIVE_SUBPROTOCOL))
-    headers.set("Sec-WebSocket-Protocol", LIVE_SUBPROTOCOL);
-  return new Response(null, { status: 101, webSocket: client, headers });
+  const replay = after === undefined ? [] : events.filter((e) => e.seq > after);
+  return openStream(request, client, server, { run, seq: events.at(-1)?.seq ?? 0, replay, finished: true });
 }

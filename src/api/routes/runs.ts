@@ -3,6 +3,7 @@ import { z } from "zod";
 import { listRunsQuerySchema, runSummarySchema } from "../../contracts/history";
 import type { Plan } from "../../contracts/plan";
 import {
+  afterParamSchema,
   createRunBodySchema,
   eventsQuerySchema,
   type Run,
@@ -81,13 +82,7 @@ const cancelRun = createRoute({
   },
 });
 
-const liveQuerySchema = z.object({
-  after: z.coerce
-    .number({ error: "after must be an integer ≥ 0" })
-    .int("after must be an integer ≥ 0")
-    .min(0, "after must be an integer ≥ 0")
-    .optional(),
-});
+const liveQuerySchema = z.object({ after: afterParamSchema.optional() });
 
 const liveRun = createRoute({
   method: "get",
@@ -252,15 +247,12 @@ runRoutes.openapi(cancelRun, async (c) => {
   const { run_id } = c.req.valid("param");
   const tenant = c.get("tenant");
   const result = await runStub(c.env, tenant, run_id).cancel("Cancelled by request");
+  if (result.outcome === "cancelled") return c.json(result.run, 200);
+  // Finished: either its coordinator says so, or only the archive still holds it.
   const finished =
-    result.outcome === "finished"
-      ? result.run
-      : result.outcome === "not_found"
-        ? await readArchivedRun(database(c.env.DB), tenant, run_id)
-        : null;
-  if (result.outcome === "not_found" && !finished) throw notFound(run_id);
-  if (finished) throw new ApiError(409, `Run '${run_id}' already finished with status ${finished.status}`);
-  return c.json((result as { run: Run }).run, 200);
+    result.outcome === "finished" ? result.run : await readArchivedRun(database(c.env.DB), tenant, run_id);
+  if (!finished) throw notFound(run_id);
+  throw new ApiError(409, `Run '${run_id}' already finished with status ${finished.status}`);
 });
 
 runRoutes.openapi(liveRun, async (c) => {
