@@ -3,7 +3,15 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Tests run inside workerd with the real bindings from wrangler.toml: Durable Objects, the
-// queue (producer and consumer), D1 and WebSockets. Only ENVIRONMENT is overridden.
+// queues (producers and consumers), D1, the rate limiter and WebSockets. Only variables are
+// overridden, and the default placement (pure tools inside the coordinator) is what most run.
+//
+//   workers  test/unit, test/integration          the production defaults
+//   queue    placement-sensitive suites again     INLINE_PURE_TOOLS=false: every step through the queue
+//   tight    test/integration/tight               breaker and auth-failure limits at small values
+//   llm      test/integration/llm                 an LLM provider faked at its HTTP boundary
+//   e2e      test/e2e                             `wrangler dev` driven from Node: HTTP, WebSocket, CLI, kill -9
+//   browser  test/browser                         the console in a real headless Chromium
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   const bindings = {
@@ -19,21 +27,30 @@ export default defineConfig(async () => {
     // Generous defaults: the soak test polls hard with the dev key. Quota tests use keys with their own limits.
     RATE_LIMIT_REQUESTS: "1000000",
     MAX_ACTIVE_RUNS: "10000",
-    // The fault suites inject timeouts by the hundred; the breaker has its own project below.
+    // The fault suites inject timeouts by the hundred; the `tight` project tests the breaker.
     BREAKER_THRESHOLD: "1000000",
     HTTP_GET_ALLOWLIST: "api.example.com,*.allowed.test",
-    // The fault suites aim at calculator steps on the queue; the "inline" project below runs
-    // the end-to-end suites with pure tools inside the coordinator, the production default.
-    INLINE_PURE_TOOLS: "false",
     TEST_MIGRATIONS: migrations,
     // Replays a soak schedule: SOAK_SEED=123 npm test
     SOAK_SEED: process.env.SOAK_SEED ?? "",
   };
-  const workersProject = (name: string, include: string[], exclude: string[], extra: Record<string, string> = {}) => ({
+  // The hostile-input suites send thousands of unknown keys; the `tight` project keeps the real limit.
+  const generousAuthLimiter = {
+    AUTH_FAILURES: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 as const } },
+  };
+  const workersProject = (
+    name: string,
+    include: string[],
+    exclude: string[] = [],
+    extra: Record<string, string> = {},
+    options: { ratelimits?: Record<string, { namespace_id: string; simple: { limit: number; period: 10 | 60 } }> } = {
+      ratelimits: generousAuthLimiter,
+    },
+  ) => ({
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: { bindings: { ...bindings, ...extra } },
+        miniflare: { bindings: { ...bindings, ...extra }, ...options },
       }),
     ],
     test: {
@@ -45,34 +62,37 @@ export default defineConfig(async () => {
       hookTimeout: 30_000,
     },
   });
-  const BREAKER = "test/integration/breaker.test.ts";
-  const LLM = "test/integration/llm-planner.test.ts";
-  const INLINE = ["runs", "live", "hostile", "history"].map((f) => `test/integration/${f}.test.ts`);
-  const workers = workersProject(
-    "workers",
-    ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
-    [BREAKER, LLM],
+  const TIGHT = "test/integration/tight/**/*.test.ts";
+  const LLM = "test/integration/llm/**/*.test.ts";
+  // Suites whose behaviour depends on where a step runs: they run on the default placement in
+  // `workers` and again with every step through the queue.
+  const PLACEMENT = ["faults", "soak", "observability", "runs", "live", "waiting", "compensation"].map(
+    (f) => `test/integration/${f}.test.ts`,
   );
+  const workers = workersProject("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], [TIGHT, LLM]);
+  const queue = workersProject("queue", PLACEMENT, [], { INLINE_PURE_TOOLS: "false" });
+  // The circuit breaker trips after 3 failures and cools down for 1 s here; auth failures keep wrangler.toml's limit.
+  const tight = workersProject("tight", [TIGHT], [], { BREAKER_THRESHOLD: "3", BREAKER_COOLDOWN_MS: "1000" }, {});
   // An OpenAI-compatible provider at https://llm.test/v1, faked at the HTTP boundary by the tests.
   const llm = workersProject("llm", [LLM], [], {
     LLM_BASE_URL: "https://llm.test/v1",
     LLM_MODEL: "test-model",
     LLM_API_KEY: "sk-test",
     LLM_TIMEOUT_MS: "300",
-    INLINE_PURE_TOOLS: "true",
   });
-  // The circuit breaker trips after 3 failures and cools down for 1 s here.
-  const breaker = workersProject("breaker", [BREAKER], [], { BREAKER_THRESHOLD: "3", BREAKER_COOLDOWN_MS: "1000" });
-  // End-to-end tests drive `wrangler dev` from Node, as a user would, and kill it.
-  const e2e = {
+  // Node-side suites start their own `wrangler dev`: after the in-runtime suites, one file at a time.
+  const node = (name: string, include: string[], groupOrder: number) => ({
     test: {
-      name: "e2e",
-      include: ["test/e2e/**/*.test.ts"],
+      name,
+      include,
       environment: "node",
       testTimeout: 180_000,
-      hookTimeout: 60_000,
+      hookTimeout: 120_000,
+      fileParallelism: false,
+      sequence: { groupOrder },
     },
-  };
-  const inline = workersProject("inline", INLINE, [], { INLINE_PURE_TOOLS: "true" });
-  return { test: { projects: [workers, inline, breaker, llm, e2e] } };
+  });
+  const e2e = node("e2e", ["test/e2e/**/*.test.ts"], 1);
+  const browser = node("browser", ["test/browser/**/*.test.ts"], 2);
+  return { test: { projects: [workers, queue, tight, llm, e2e, browser] } };
 });

@@ -3,7 +3,6 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { LIMITS } from "../contracts/limits";
 import { log } from "../observability/log";
-import { DOCS_HTML } from "./docs";
 import { requireApiKey } from "./middleware/auth";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
@@ -78,7 +77,6 @@ export function createApp() {
       description: "Crane runs prompts as plans of tool calls, durably and in parallel, on Cloudflare Workers.",
     },
   });
-  app.get("/docs", (c) => c.html(DOCS_HTML));
 
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;

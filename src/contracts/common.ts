@@ -26,3 +26,15 @@ export const problemSchema = z
   })
   .meta({ id: "Problem", description: "RFC 9457 problem details" });
 export type Problem = z.infer<typeof problemSchema>;
+
+/**
+ * An integer query parameter: digits only (`1e1`, ` 10`, `0x10` and `10.0` are refused), within
+ * [min, max], with one message for every way it can be wrong.
+ */
+export function queryInt(message: string, min: number, max: number) {
+  return z
+    .string({ error: message })
+    .regex(/^\d{1,15}$/, message)
+    .transform(Number)
+    .pipe(z.number().int(message).min(min, message).max(max, message));
+}

@@ -1,9 +1,11 @@
 import { z } from "zod";
-import { jsonSchema, timestampSchema } from "./common";
+import { jsonSchema, queryInt, timestampSchema } from "./common";
+import { LIMITS } from "./limits";
+import { compensationStatusSchema, rerunOfSchema } from "./recovery";
 import { runStatusSchema } from "./run";
 
 const LIMIT_MESSAGE = "limit must be an integer between 1 and 100";
-const OFFSET_MESSAGE = "offset must be an integer ≥ 0";
+const OFFSET_MESSAGE = `offset must be an integer between 0 and ${LIMITS.maxListOffset} (use the cursor for deeper pages)`;
 const isoMessage = (name: string) => `${name} must be an ISO-8601 timestamp (e.g. 2026-11-26T12:00:00Z)`;
 
 const isoQuery = (name: string) =>
@@ -14,19 +16,16 @@ const isoQuery = (name: string) =>
 
 export const listRunsQuerySchema = z
   .object({
-    limit: z.coerce
-      .number({ error: LIMIT_MESSAGE })
-      .int(LIMIT_MESSAGE)
-      .min(1, LIMIT_MESSAGE)
-      .max(100, LIMIT_MESSAGE)
-      .default(10),
-    offset: z.coerce.number({ error: OFFSET_MESSAGE }).int(OFFSET_MESSAGE).min(0, OFFSET_MESSAGE).optional(),
+    limit: queryInt(LIMIT_MESSAGE, 1, 100).default(10),
+    offset: queryInt(OFFSET_MESSAGE, 0, LIMITS.maxListOffset).optional(),
     cursor: z.string().max(200, "cursor is not valid").optional(),
     status: runStatusSchema.optional(),
     tool: z.string().min(1, "tool must not be empty").max(64, "tool must be at most 64 characters").optional(),
     since: isoQuery("since").optional(),
     until: isoQuery("until").optional(),
     q: z.string().min(1, "q must not be empty").max(200, "q must be at most 200 characters").optional(),
+    /** v1.1: the reruns of this run. */
+    rerun_of: z.string().min(1, "rerun_of must not be empty").max(64, "rerun_of must be a run id").optional(),
   })
   .refine((v) => v.offset === undefined || v.cursor === undefined, {
     message: "offset and cursor cannot be used together",
@@ -46,6 +45,10 @@ export const runSummarySchema = z
     created_at: timestampSchema,
     completed_at: timestampSchema.nullable(),
     duration_ms: z.number().int().nullable(),
+    /** v1.1 */
+    rerun_of: rerunOfSchema.nullable(),
+    /** v1.1: the compensation's status, or null when none ran. */
+    compensation: z.object({ status: compensationStatusSchema }).nullable(),
   })
   .meta({ id: "RunSummary" });
 export type RunSummary = z.infer<typeof runSummarySchema>;

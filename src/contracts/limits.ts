@@ -10,6 +10,12 @@ export const LIMITS = {
   maxStepNumber: 10_000,
   maxReasoningChars: 1000,
   maxToolInputBytes: 16 * 1024,
+  /** A step's input once its references are resolved (a 16 KiB input can name a 64 KiB output). */
+  maxResolvedInputBytes: 64 * 1024,
+  /** `{{steps.N.output}}` references in one step's input. */
+  maxReferencesPerStep: 64,
+  /** Nesting of JSON values in a request body (arrays and objects). */
+  maxJsonDepth: 32,
   maxOutputBytes: 64 * 1024,
   maxParallel: 50,
   maxStepTimeoutMs: 300_000,
@@ -18,4 +24,11 @@ export const LIMITS = {
   maxBackoffMs: 3_600_000,
   maxIdempotencyKeyChars: 255,
   maxEventsPage: 1000,
+  /** Longest durable wait (`wait`, approval and signal timeouts): 365 days. */
+  maxWaitMs: 365 * 24 * 60 * 60 * 1000,
+  /** Data carried by a signal, an approval or a callback. */
+  maxSignalDataBytes: 64 * 1024,
+  maxMessageChars: 2000,
+  /** Offset pagination stops here; deeper pages use the cursor. */
+  maxListOffset: 10_000,
 } as const;

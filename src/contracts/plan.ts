@@ -1,19 +1,12 @@
 import { z } from "zod";
+import { backoffOverrideSchema } from "./backoff";
 import { jsonObjectSchema } from "./common";
 import { LIMITS } from "./limits";
+import { compensateSpecSchema } from "./recovery";
+
+export { type BackoffOverride, backoffOverrideSchema } from "./backoff";
 
 export const toolNameSchema = z.string().min(1).max(64);
-
-/** Backoff overrides; whatever is left out comes from the run's options, then the tool's policy. */
-export const backoffOverrideSchema = z
-  .object({
-    base_delay_ms: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
-    factor: z.number().min(1).max(10).optional(),
-    max_delay_ms: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
-  })
-  .strict()
-  .meta({ id: "BackoffOverride" });
-export type BackoffOverride = z.infer<typeof backoffOverrideSchema>;
 
 /** Per-step overrides of the run's retry and timeout options. */
 const stepPolicyFields = {
@@ -30,6 +23,8 @@ export const stepInputSchema = z
     tool_input: jsonObjectSchema,
     reasoning: z.string().max(LIMITS.maxReasoningChars).optional(),
     depends_on: z.array(z.number().int().min(1).max(LIMITS.maxStepNumber)).max(LIMITS.maxSteps).optional(),
+    /** v1.1: how to undo this step when the run compensates (else the tool's own compensation). */
+    compensate: compensateSpecSchema.optional(),
     ...stepPolicyFields,
   })
   .strict()
@@ -56,6 +51,7 @@ export const planStepSchema = z
     tool_input: jsonObjectSchema,
     reasoning: z.string(),
     depends_on: z.array(z.number().int()),
+    compensate: compensateSpecSchema.optional(),
     ...stepPolicyFields,
   })
   .meta({ id: "PlanStep" });

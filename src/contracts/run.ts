@@ -1,20 +1,13 @@
 import { z } from "zod";
-import { jsonObjectSchema, jsonSchema, timestampSchema } from "./common";
+import { agentCallSchema } from "./agent";
+import { jsonObjectSchema, jsonSchema, queryInt, timestampSchema } from "./common";
 import { LIMITS } from "./limits";
-import { backoffOverrideSchema, planInputSchema, planSchema } from "./plan";
+import { runOptionsSchema } from "./options";
+import { planInputSchema, planSchema } from "./plan";
+import { compensationSchema, rerunOfSchema } from "./recovery";
+import { waitingForSchema, waitingInfoSchema } from "./waiting";
 
-export const runOptionsSchema = z
-  .object({
-    max_parallel: z.number().int().min(1).max(LIMITS.maxParallel).default(8),
-    step_timeout_ms: z.number().int().min(LIMITS.minStepTimeoutMs).max(LIMITS.maxStepTimeoutMs).default(30_000),
-    /** Left out: each tool's own `retry.max_attempts` (3 for the built-in tools). */
-    max_attempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional(),
-    on_failure: z.enum(["fail_fast", "continue"]).default("fail_fast"),
-    retry: backoffOverrideSchema.optional(),
-  })
-  .strict()
-  .meta({ id: "RunOptions" });
-export type RunOptions = z.infer<typeof runOptionsSchema>;
+export { type RunOptions, runOptionsSchema } from "./options";
 
 export const plannerChoiceSchema = z.enum(["auto", "rules", "llm"]);
 export type PlannerChoice = z.infer<typeof plannerChoiceSchema>;
@@ -37,7 +30,15 @@ export type CreateRunBody = z.infer<typeof createRunBodySchema>;
 export const runStatusSchema = z.enum(["pending", "running", "completed", "failed", "cancelled"]);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
-export const stepStatusSchema = z.enum(["pending", "running", "succeeded", "failed", "skipped", "cancelled"]);
+export const stepStatusSchema = z.enum([
+  "pending",
+  "running",
+  "waiting",
+  "succeeded",
+  "failed",
+  "skipped",
+  "cancelled",
+]);
 export type StepStatus = z.infer<typeof stepStatusSchema>;
 
 export const executionLogEntrySchema = z
@@ -53,6 +54,10 @@ export const executionLogEntrySchema = z
     started_at: timestampSchema.nullable(),
     completed_at: timestampSchema.nullable(),
     duration_ms: z.number().int().nullable(),
+    /** v1.1: present while the step waits (`status: "waiting"`). */
+    waiting: waitingInfoSchema.optional(),
+    /** v1.1: an `agent` step's tool calls. */
+    calls: z.array(agentCallSchema).optional(),
   })
   .meta({ id: "ExecutionLogEntry" });
 export type ExecutionLogEntry = z.infer<typeof executionLogEntrySchema>;
@@ -69,6 +74,12 @@ export const runSchema = z
     created_at: timestampSchema,
     started_at: timestampSchema.nullable(),
     completed_at: timestampSchema.nullable(),
+    /** v1.1: every step waiting now (`[]` when none). */
+    waiting_for: z.array(waitingForSchema),
+    /** v1.1: the compensation (saga) that undid succeeded steps, or null when none ran. */
+    compensation: compensationSchema.nullable(),
+    /** v1.1: the run this one reruns, or null. */
+    rerun_of: rerunOfSchema.nullable(),
   })
   .meta({ id: "Run" });
 export type Run = z.infer<typeof runSchema>;
@@ -87,6 +98,28 @@ export const eventTypeSchema = z.enum([
   "step.cancelled",
   "step.ignored",
   "step.dead_lettered",
+  "step.waiting",
+  "step.reused",
+  "signal.received",
+  "compensation.started",
+  "compensation.step_dispatched",
+  "compensation.step_started",
+  "compensation.step_succeeded",
+  "compensation.step_failed",
+  "compensation.step_retry_scheduled",
+  "compensation.step_skipped",
+  "compensation.completed",
+  "compensation.failed",
+  "agent.turn_dispatched",
+  "agent.turn_started",
+  "agent.turn",
+  "agent.turn_failed",
+  "agent.turn_retry_scheduled",
+  "agent.call_dispatched",
+  "agent.call_started",
+  "agent.call_succeeded",
+  "agent.call_failed",
+  "agent.call_retry_scheduled",
   "run.completed",
   "run.failed",
   "run.cancelled",
@@ -106,10 +139,14 @@ export const runEventSchema = z
 export type RunEvent = z.infer<typeof runEventSchema>;
 
 /** What the live WebSocket sends, server → client. */
-export const liveMessageSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("snapshot"), run: runSchema, seq: z.number().int().min(0) }),
-  z.object({ type: z.literal("event"), event: runEventSchema }),
-]);
+export const liveMessageSchema = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("snapshot"), run: runSchema, seq: z.number().int().min(0) }),
+    z.object({ type: z.literal("event"), event: runEventSchema }),
+    /** v1.1: text an agent or llm step's model is writing now; not an event (not stored, no seq). */
+    z.object({ type: z.literal("delta"), step_number: z.number().int(), text: z.string() }),
+  ])
+  .meta({ id: "LiveMessage" });
 export type LiveMessage = z.infer<typeof liveMessageSchema>;
 
 export const runIdParamSchema = z.object({
@@ -121,17 +158,11 @@ export const runIdParamSchema = z.object({
 });
 
 /** `?after=N`: the sequence number after which events are wanted (events and live). */
-export const afterParamSchema = z.coerce
-  .number({ error: "after must be an integer ≥ 0" })
-  .int("after must be an integer ≥ 0")
-  .min(0, "after must be an integer ≥ 0");
+export const afterParamSchema = queryInt("after must be an integer ≥ 0", 0, Number.MAX_SAFE_INTEGER);
 
 export const eventsQuerySchema = z.object({
   after: afterParamSchema.default(0),
-  limit: z.coerce
-    .number({ error: `limit must be an integer between 1 and ${LIMITS.maxEventsPage}` })
-    .int(`limit must be an integer between 1 and ${LIMITS.maxEventsPage}`)
-    .min(1, `limit must be an integer between 1 and ${LIMITS.maxEventsPage}`)
-    .max(LIMITS.maxEventsPage, `limit must be an integer between 1 and ${LIMITS.maxEventsPage}`)
-    .default(LIMITS.maxEventsPage),
+  limit: queryInt(`limit must be an integer between 1 and ${LIMITS.maxEventsPage}`, 1, LIMITS.maxEventsPage).default(
+    LIMITS.maxEventsPage,
+  ),
 });

@@ -44,6 +44,13 @@ export const stepMessageSchema = z.object({
   step_number: z.number().int().min(1),
   attempt: z.number().int().min(1),
   trace_id: z.string().max(64).optional(),
+  /** Which task of the step: absent for the step itself, `compensate`, `turn:N` or `call:N` (v1.1). */
+  task: z
+    .string()
+    .regex(/^(compensate|turn:\d{1,4}|call:\d{1,4})$/)
+    .optional(),
+  /** How often the consumer put this message back for fairness (not a delivery failure). */
+  deferred: z.number().int().min(0).max(1000).optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 

@@ -43,5 +43,8 @@ export function toRun(state: RunState): Run {
     created_at: state.createdAt,
     started_at: state.startedAt,
     completed_at: state.completedAt,
+    waiting_for: [],
+    compensation: null,
+    rerun_of: null,
   };
 }

@@ -52,6 +52,9 @@ export async function readArchivedRun(db: Database, tenant: string, runId: strin
     created_at: row.createdAt,
     started_at: row.startedAt,
     completed_at: row.completedAt,
+    waiting_for: [],
+    compensation: null,
+    rerun_of: null,
   };
 }
 

@@ -39,6 +39,8 @@ const toSummary = (r: RunRow): RunSummary => ({
   created_at: r.createdAt,
   completed_at: r.completedAt,
   duration_ms: r.durationMs,
+  rerun_of: null,
+  compensation: null,
 });
 
 /** The WHERE clause of a listing; exported for the query-plan test. */

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from "vitest";
-import type { ToolDescriptor } from "../../src/contracts/tool";
-import { setFaultInjector } from "../../src/faults";
-import { api, createRun, getEvents, waitForRun } from "../helpers/api";
+import type { ToolDescriptor } from "../../../src/contracts/tool";
+import { setFaultInjector } from "../../../src/faults";
+import { api, createRun, getEvents, waitForRun } from "../../helpers/api";
 
 afterEach(() => setFaultInjector(null));
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Run, RunEvent } from "../../src/contracts/run";
-import { createRun, getEvents, waitForRun } from "../helpers/api";
+import type { Run, RunEvent } from "../../../src/contracts/run";
+import { createRun, getEvents, waitForRun } from "../../helpers/api";
 
 // This project's config points the OpenAI-compatible client at https://llm.test/v1 (model
 // "test-model", key "sk-test", 300 ms per try). The provider is faked at the HTTP boundary:
