@@ -13,7 +13,7 @@ export interface Env {
   BREAKERS: DurableObjectNamespace;
   STEPS: Queue<StepMessage>;
   /** Sync requests for the D1 archive, batched by its consumer. */
-  ARCHIVE: Queue<ArchiveMessage>;
+  ARCHIVE: Queue<ArchiveMessage | { health: true }>;
   /** How long a finished, archived run keeps its Durable Object storage (ms); default 7 days. */
   RUN_RETENTION_MS?: string;
   /** Watchdog slack (ms) for a dispatched attempt to be picked up; default 30000. */
@@ -32,6 +32,12 @@ export interface Env {
   RATE_LIMIT_WINDOW_S?: string;
   /** Default most runs a tenant may have running at once (default 50). */
   MAX_ACTIVE_RUNS?: string;
+  /** Most runs of a tenant parked on waits (timers, approvals, signals) at once (default 10000). */
+  MAX_WAITING_RUNS?: string;
+  /** LLM tokens a tenant may use per UTC day, planner, `llm` and `agent` together (default 1000000). */
+  LLM_TOKENS_PER_DAY?: string;
+  /** A tenant's steps in flight in one consumer isolate before the rest wait their turn (default 32). */
+  TENANT_STEPS_PER_CONSUMER?: string;
   /** Hosts the http_get tool may fetch, comma-separated (exact names or `*.example.com`). */
   HTTP_GET_ALLOWLIST?: string;
   /** Circuit breaker: failures in the window that open it (default 5), window (30000 ms), cooldown (10000 ms), probe lease (30000 ms). */
@@ -51,4 +57,8 @@ export interface Env {
   AI?: Ai;
   /** Admin token for key management (a secret in production). */
   ADMIN_TOKEN?: string;
+  /** Failed authentications per client address and key prefix (`[[ratelimits]]`); absent: no throttle. */
+  AUTH_FAILURES?: RateLimit;
+  /** Callback URL requests per client address (`[[ratelimits]]`); absent: not limited. */
+  CALLBACKS?: RateLimit;
 }

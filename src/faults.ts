@@ -6,6 +6,8 @@ export interface MessageFault {
   drop?: boolean;
   /** Send the same message to the queue again before handling it: a duplicate delivery. */
   duplicate?: boolean;
+  /** Throw before asking the coordinator to start the attempt: a consumer that dies on arrival. */
+  throwBeforeStart?: boolean;
   /** Throw after the attempt was granted, before the tool runs: a consumer crash. */
   throwBeforeTool?: boolean;
   /** Throw after the tool ran, before its outcome is reported: a crash after the side effect. */

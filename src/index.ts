@@ -1,6 +1,6 @@
 import { createApp } from "./api/app";
 import type { Env } from "./env";
-import { handleStepBatch } from "./executor/consumer";
+import { handleQueueBatch } from "./executor/consumer";
 import { log, setLogLevel } from "./observability/log";
 import { database } from "./store/db";
 import { deleteExpiredKeys } from "./store/idempotency";
@@ -23,6 +23,6 @@ export default {
   },
   async queue(batch, env, ctx) {
     setLogLevel(env.LOG_LEVEL);
-    await handleStepBatch(batch, env, ctx);
+    await handleQueueBatch(batch, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

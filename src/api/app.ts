@@ -2,15 +2,16 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { LIMITS } from "../contracts/limits";
+import { ApiError, problemResponse } from "../http/problem";
 import { log } from "../observability/log";
-import { requireApiKey } from "./middleware/auth";
-import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
-import { ApiError, problemResponse } from "./problem";
 import { adminRoutes } from "./routes/admin";
 import { catalogRoutes } from "./routes/catalog";
 import { metricsRoutes } from "./routes/metrics";
+import { controlRoutes } from "./routes/run-control";
+import { streamRoutes } from "./routes/run-stream";
 import { runRoutes } from "./routes/runs";
+import { waitRoutes } from "./routes/waits";
 import type { AppEnv } from "./types";
 import { validationHook } from "./validation";
 
@@ -37,24 +38,12 @@ export function createApp() {
       },
     }),
   );
-  // Every tenant route: the key first (401), then its rate limit (429). Once per request: a
-  // pattern list like "/runs" + "/runs/*" would run the pair twice ("/runs/*" matches "/runs").
-  const tenantRoute = /^\/api\/v1\/(runs|tools|metrics)(\/|$)/;
-  app.use(`${API_BASE}/*`, async (c, next) => {
-    if (!tenantRoute.test(new URL(c.req.url).pathname)) return next();
-    return requireApiKey(c, async () => {
-      await rateLimit(c, next);
-    });
-  });
-  app.use(`${API_BASE}/runs`, async (c, next) => {
-    const type = c.req.header("Content-Type") ?? "";
-    if (c.req.method === "POST" && !type.toLowerCase().startsWith("application/json")) {
-      throw new ApiError(415, "Request body must be JSON (Content-Type: application/json)");
-    }
-    await next();
-  });
-
+  // Auth, rate limits and body checks are attached to each route (routes/define.ts), not matched
+  // here on the raw path: whatever spelling of a path reaches a handler went through them.
   app.route(API_BASE, runRoutes);
+  app.route(API_BASE, streamRoutes);
+  app.route(API_BASE, controlRoutes);
+  app.route(API_BASE, waitRoutes);
   app.route(API_BASE, catalogRoutes);
   app.route(API_BASE, metricsRoutes);
   app.route(API_BASE, adminRoutes);

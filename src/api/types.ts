@@ -9,5 +9,7 @@ export interface AppEnv {
     traceId: string;
     tenant: string;
     principal: Principal;
+    /** The run a request created (its access log line carries it). */
+    runId: string;
   };
 }

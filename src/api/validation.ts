@@ -1,7 +1,7 @@
 import type { Hook } from "@hono/zod-openapi";
 import type { z } from "zod";
+import { ApiError } from "../http/problem";
 import { formatPath } from "../plan/path";
-import { ApiError } from "./problem";
 import type { AppEnv } from "./types";
 
 export function issuesOf(error: z.ZodError, prefix: PropertyKey[] = []) {

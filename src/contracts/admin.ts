@@ -1,10 +1,26 @@
 import { z } from "zod";
 import { timestampSchema } from "./common";
 
+/**
+ * Names a tenant may not take: what a missing value stringifies to (`undefined`, `null`, …), so that
+ * a bug that loses a tenant can never address a real one, and names Crane keeps for itself.
+ */
+export const RESERVED_TENANTS: ReadonlySet<string> = new Set([
+  "undefined",
+  "null",
+  "nan",
+  "none",
+  "admin",
+  "system",
+  "crane",
+  "health",
+]);
+
 /** Tenant names appear in Durable Object names (`<tenant>:<run_id>`), so they are kept to a safe alphabet. */
 export const tenantSchema = z
   .string({ error: "tenant is required" })
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, "tenant must be 1–64 letters, digits, '-' or '_'");
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "tenant must be 1–64 letters, digits, '-' or '_'")
+  .refine((t) => !RESERVED_TENANTS.has(t.toLowerCase()), "tenant name is reserved");
 
 export const createApiKeySchema = z
   .object({

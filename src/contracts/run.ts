@@ -80,6 +80,8 @@ export const runSchema = z
     compensation: compensationSchema.nullable(),
     /** v1.1: the run this one reruns, or null. */
     rerun_of: rerunOfSchema.nullable(),
+    /** v1.1: the options the run executes with (defaults applied). */
+    options: runOptionsSchema,
   })
   .meta({ id: "Run" });
 export type Run = z.infer<typeof runSchema>;

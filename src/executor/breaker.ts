@@ -28,7 +28,7 @@ export interface BreakerView {
 }
 
 /**
- * One per tool, shared by every run: the authority on the breaker's state. Consumers do not ask
+ * One per tenant and tool, shared by that tenant's runs: the authority on the breaker's state. Consumers do not ask
  * it on every step: they keep a copy for a second (see `BreakerClient`) and only report failures
  * and probe outcomes, so a healthy tool's steps never wait on this object.
  */
@@ -72,8 +72,13 @@ export interface BreakerApi {
   report(ok: boolean): Promise<BreakerState>;
 }
 
-export const breakerStub = (env: Env, tool: string): BreakerApi =>
-  env.BREAKERS.get(env.BREAKERS.idFromName(tool)) as unknown as BreakerApi;
+/**
+ * The breaker of one tool for one tenant. Per tenant because what trips a breaker (timeouts,
+ * failures) is mostly caused by the tenant's own inputs: one tenant's sleeps that time out must
+ * never refuse another tenant's steps. `name` is a tool, or `planner` for the LLM planner.
+ */
+export const breakerStub = (env: Env, tenant: string, name: string): BreakerApi =>
+  env.BREAKERS.get(env.BREAKERS.idFromName(`${tenant}/${name}`)) as unknown as BreakerApi;
 
 export const viewOf = (s: BreakerState, cfg: BreakerConfig, now = Date.now()): BreakerView => ({
   state: s.phase === "open" && s.openedAt !== null && now >= s.openedAt + cfg.cooldownMs ? "half_open" : s.phase,
@@ -91,11 +96,12 @@ const cache = new Map<string, { state: BreakerState; at: number }>();
  * what the breaker needs to know.
  */
 export const BreakerClient = {
-  async admit(env: Env, tool: string, waitUntil: (p: Promise<unknown>) => void): Promise<Admission> {
+  async admit(env: Env, tenant: string, tool: string, waitUntil: (p: Promise<unknown>) => void): Promise<Admission> {
     const now = Date.now();
-    const cached = cache.get(tool);
+    const key = `${tenant}/${tool}`;
+    const cached = cache.get(key);
     if (cached && cached.state.phase === "closed") {
-      if (now - cached.at > CACHE_MS) waitUntil(this.refresh(env, tool));
+      if (now - cached.at > CACHE_MS) waitUntil(this.refresh(env, tenant, tool));
       return { allow: true, probe: false };
     }
     const cfg = breakerConfig(env);
@@ -103,18 +109,18 @@ export const BreakerClient = {
       const reopensAt = cached.state.openedAt + cfg.cooldownMs;
       if (now < reopensAt) return { allow: false, retryAfterMs: reopensAt - now };
     }
-    const { state, admission } = await breakerStub(env, tool).acquire();
-    cache.set(tool, { state, at: now });
+    const { state, admission } = await breakerStub(env, tenant, tool).acquire();
+    cache.set(key, { state, at: now });
     return admission;
   },
 
-  async refresh(env: Env, tool: string): Promise<void> {
-    cache.set(tool, { state: await breakerStub(env, tool).current(), at: Date.now() });
+  async refresh(env: Env, tenant: string, tool: string): Promise<void> {
+    cache.set(`${tenant}/${tool}`, { state: await breakerStub(env, tenant, tool).current(), at: Date.now() });
   },
 
   /** Failures that say something about the tool's health, and probe outcomes, go to the breaker. */
-  async report(env: Env, tool: string, ok: boolean, probe: boolean): Promise<void> {
+  async report(env: Env, tenant: string, tool: string, ok: boolean, probe: boolean): Promise<void> {
     if (ok && !probe) return;
-    cache.set(tool, { state: await breakerStub(env, tool).report(ok), at: Date.now() });
+    cache.set(`${tenant}/${tool}`, { state: await breakerStub(env, tenant, tool).report(ok), at: Date.now() });
   },
 };

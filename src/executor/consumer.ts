@@ -1,14 +1,17 @@
+import { ARCHIVE_QUEUE, handleArchiveBatch } from "../archive/consumer";
+import { intVar } from "../config";
 import { type StepMessage, stepMessageSchema } from "../contracts/tool";
 import type { Env } from "../env";
 import { faultInjector, type MessageFault } from "../faults";
 import { log, logger, newSpanId } from "../observability/log";
 import { recordStep } from "../observability/metrics";
-import type { AttemptOutcome } from "../run/decide";
 import { runStub } from "../run/stub";
 import { defaultRegistry } from "../tools/registry";
-import { ARCHIVE_QUEUE, handleArchiveBatch } from "./archive-consumer";
+import { runTool } from "../tools/run";
+import type { AttemptGrant, AttemptOutcome } from "../tools/types";
+import { runTurn } from "./agent-turn";
 import { BreakerClient } from "./breaker";
-import { runTool } from "./run-tool";
+import { Fairness } from "./fairness";
 
 /** The dead-letter queue of `crane-steps` (wrangler.toml): messages the queue gave up on. */
 export const STEPS_DLQ = "crane-steps-dlq";
@@ -16,8 +19,13 @@ type WaitUntil = (p: Promise<unknown>) => void;
 
 /** Redelivery delay after a consumer failure; the queue's own default would be immediate. */
 const RETRY_DELAY_SECONDS = 1;
+/** Default steps of one tenant in flight in one consumer isolate (TENANT_STEPS_PER_CONSUMER). */
+export const DEFAULT_TENANT_SHARE = 32;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Steps in flight per tenant in this isolate: one tenant's flood never takes the whole consumer. */
+const fairness = new Fairness();
 
 function parse(message: Message<unknown>): StepMessage | null {
   const parsed = stepMessageSchema.safeParse(message.body);
@@ -27,8 +35,47 @@ function parse(message: Message<unknown>): StepMessage | null {
   return null;
 }
 
+/** Runs a granted attempt: a model turn of an agent, or a tool behind its tenant's circuit breaker. */
+async function execute(
+  env: Env,
+  body: StepMessage,
+  grant: AttemptGrant,
+  fault: MessageFault,
+  waitUntil: WaitUntil,
+  onDelta: (text: string) => void,
+): Promise<AttemptOutcome> {
+  const ctx = {
+    tenant: body.tenant,
+    runId: body.run_id,
+    stepNumber: body.step_number,
+    attempt: body.attempt,
+    env,
+    onDelta,
+  };
+  if (grant.turn !== undefined) return runTurn(env, body.tenant, grant, onDelta);
+  const admission = await BreakerClient.admit(env, body.tenant, grant.tool_name, waitUntil);
+  if (!admission.allow) {
+    return {
+      ok: false,
+      error: {
+        message: `Circuit breaker for ${grant.tool_name} is open`,
+        retryable: true,
+        code: "circuit_open",
+        retry_after_ms: admission.retryAfterMs,
+      },
+    };
+  }
+  const outcome: AttemptOutcome = fault.failTool
+    ? { ok: false, error: { message: "injected fault: upstream unavailable", retryable: true, code: "transient" } }
+    : await runTool(defaultRegistry, grant, ctx, fault.hangMs);
+  // Bad input says nothing about the tool's health; transient failures and timeouts do.
+  const healthy = outcome.ok || !outcome.error.retryable;
+  waitUntil(BreakerClient.report(env, body.tenant, grant.tool_name, healthy, admission.probe));
+  return outcome;
+}
+
 /**
- * Handles one queue message: one attempt of one step. The coordinator decides whether the
+ * Handles one queue message: one attempt of one task. The coordinator decides whether the
  * attempt may run (a stale or duplicate delivery gets no grant and is acked); the outcome goes
  * back by RPC. A failure to reach the coordinator retries the message (at-least-once delivery);
  * the coordinator's attempt check keeps the outcome exactly-once.
@@ -36,7 +83,7 @@ function parse(message: Message<unknown>): StepMessage | null {
 async function handleMessage(message: Message<unknown>, env: Env, waitUntil: WaitUntil): Promise<void> {
   const body = parse(message);
   if (!body) return;
-  const { run_id, tenant, step_number, attempt, trace_id } = body;
+  const { run_id, tenant, step_number, attempt, trace_id, task } = body;
   // One span per delivery of an attempt; the trace id came with the message from the API request.
   const log = logger({
     run_id,
@@ -46,16 +93,34 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     trace_id,
     span_id: newSpanId(),
     delivery: message.attempts,
+    ...(task ? { task } : {}),
   });
-  const fault: MessageFault = faultInjector()?.onMessage?.(body, message.attempts) ?? {};
-  if (fault.drop) {
-    message.ack();
+  const share = intVar(env.TENANT_STEPS_PER_CONSUMER, DEFAULT_TENANT_SHARE);
+  if (!fairness.enter(tenant, share)) {
+    // Its turn comes after a moment; a re-send, not a retry, so waiting never counts as a failed
+    // delivery. The coordinator's deadline still bounds how long the attempt may wait.
+    try {
+      await env.STEPS.send(
+        { ...body, deferred: Math.min(1000, (body.deferred ?? 0) + 1) },
+        { contentType: "json", delaySeconds: 1 },
+      );
+      message.ack();
+    } catch (err) {
+      log.error("could not defer a step message; the queue will redeliver it", { error: err });
+      message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
+    }
     return;
   }
   try {
+    const fault: MessageFault = faultInjector()?.onMessage?.(body, message.attempts) ?? {};
+    if (fault.drop) {
+      message.ack();
+      return;
+    }
     if (fault.duplicate) await env.STEPS.send(body, { contentType: "json" });
+    if (fault.throwBeforeStart) throw new Error("injected fault: consumer crashed on arrival");
     const stub = runStub(env, tenant, run_id);
-    const grant = await stub.startAttempt(step_number, attempt);
+    const grant = await stub.startAttempt(step_number, attempt, task);
     if (!grant) {
       log.info("attempt not granted (stale, duplicate or cancelled)");
       message.ack();
@@ -63,34 +128,11 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     }
     if (fault.throwBeforeTool) throw new Error("injected fault: consumer crashed before the tool ran");
     const started = Date.now();
-    const admission = await BreakerClient.admit(env, grant.tool_name, waitUntil);
-    let outcome: AttemptOutcome;
-    if (!admission.allow) {
-      outcome = {
-        ok: false,
-        error: {
-          message: `Circuit breaker for ${grant.tool_name} is open`,
-          retryable: true,
-          code: "circuit_open",
-          retry_after_ms: admission.retryAfterMs,
-        },
-      };
-    } else {
-      outcome = fault.failTool
-        ? { ok: false, error: { message: "injected fault: upstream unavailable", retryable: true, code: "transient" } }
-        : await runTool(
-            defaultRegistry,
-            grant,
-            { tenant, runId: run_id, stepNumber: step_number, attempt, env },
-            fault.hangMs,
-          );
-      // Bad input says nothing about the tool's health; transient failures and timeouts do.
-      const healthy = outcome.ok || !outcome.error.retryable;
-      waitUntil(BreakerClient.report(env, grant.tool_name, healthy, admission.probe));
-    }
+    const onDelta = (text: string) => waitUntil(stub.delta(step_number, attempt, task, text));
+    const outcome = await execute(env, body, grant, fault, waitUntil, onDelta);
     if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
     if (fault.delayReportMs) await sleep(fault.delayReportMs);
-    await stub.finishAttempt(step_number, attempt, outcome);
+    await stub.finishAttempt(step_number, attempt, outcome, task);
     const duration_ms = Date.now() - started;
     if (outcome.ok) log.info("step attempt succeeded", { tool: grant.tool_name, duration_ms });
     else log.warn("step attempt failed", { tool: grant.tool_name, duration_ms, error: outcome.error });
@@ -106,6 +148,8 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
   } catch (err) {
     log.error("step message failed; the queue will redeliver it", { error: err });
     message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
+  } finally {
+    fairness.leave(tenant);
   }
 }
 
@@ -119,12 +163,14 @@ async function handleDeadLetter(message: Message<unknown>, env: Env): Promise<vo
     step_number: body.step_number,
     attempt: body.attempt,
     trace_id: body.trace_id,
+    ...(body.task ? { task: body.task } : {}),
   };
   try {
     await runStub(env, body.tenant, body.run_id).deadLetter(
       body.step_number,
       body.attempt,
       `delivery failed ${message.attempts} time(s) on ${STEPS_DLQ}'s source queue`,
+      body.task,
     );
     log("warn", "dead-lettered step recorded on its run", fields);
     message.ack();
@@ -135,10 +181,10 @@ async function handleDeadLetter(message: Message<unknown>, env: Env): Promise<vo
 }
 
 /** The Worker's `queue()` handler for every queue it consumes; step messages of a batch run concurrently. */
-export async function handleStepBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   if (batch.queue === ARCHIVE_QUEUE) return handleArchiveBatch(batch, env);
   const waitUntil: WaitUntil = (p) =>
-    ctx.waitUntil(p.catch((err: unknown) => log("warn", "background breaker update failed", { error: err })));
+    ctx.waitUntil(p.catch((err: unknown) => log("warn", "background update failed", { error: err })));
   if (batch.queue === STEPS_DLQ) {
     await Promise.all(batch.messages.map((m) => handleDeadLetter(m, env)));
     return;

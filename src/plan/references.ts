@@ -1,4 +1,5 @@
 import type { Json } from "../contracts/common";
+import { LIMITS } from "../contracts/limits";
 import { nonRetryable } from "../tools/errors";
 
 export interface Reference {
@@ -71,19 +72,64 @@ const asText = (v: Json): string => (typeof v === "string" ? v : JSON.stringify(
 /**
  * Substitutes references with earlier steps' outputs. A string that is exactly one reference
  * takes the value with its type; a reference inside longer text is substituted as text.
+ *
+ * The result is built against a budget of `maxBytes` (JSON characters): a small input that names
+ * a large output many times fails with `input_too_large` (not retried) as soon as the budget is
+ * spent, instead of allocating the product.
  */
-export function resolveReferences(input: Json, outputs: ReadonlyMap<number, Json>): Json {
-  if (typeof input === "string") {
-    if (!input.includes("{{")) return input;
-    const whole = wholeReference(input);
-    if (whole) return lookup(outputs, whole);
-    return input.replace(ANY(), (_m, step: string, path: string) => asText(lookup(outputs, parseMatch(step, path))));
-  }
-  if (Array.isArray(input)) return input.map((v) => resolveReferences(v, outputs));
-  if (input !== null && typeof input === "object") {
-    const out: { [k: string]: Json } = {};
-    for (const [k, v] of Object.entries(input)) out[k] = resolveReferences(v, outputs);
-    return out;
-  }
-  return input;
+export function resolveReferences(
+  input: Json,
+  outputs: ReadonlyMap<number, Json>,
+  maxBytes: number = LIMITS.maxResolvedInputBytes,
+): Json {
+  let left = maxBytes;
+  const spend = (n: number) => {
+    left -= n;
+    if (left < 0) {
+      throw nonRetryable(`Input with its references resolved exceeds ${maxBytes} bytes`, "input_too_large");
+    }
+  };
+  const walk = (value: Json): Json => {
+    if (typeof value === "string") {
+      if (!value.includes("{{")) {
+        spend(value.length + 2);
+        return value;
+      }
+      const whole = wholeReference(value);
+      if (whole) {
+        const resolved = lookup(outputs, whole);
+        spend(typeof resolved === "string" ? resolved.length + 2 : JSON.stringify(resolved).length);
+        return resolved;
+      }
+      spend(2);
+      let last = 0;
+      let out = "";
+      for (const m of value.matchAll(ANY())) {
+        const literal = value.slice(last, m.index);
+        spend(literal.length);
+        const text = asText(lookup(outputs, parseMatch(m[1] as string, m[2] ?? "")));
+        spend(text.length);
+        out += literal + text;
+        last = (m.index ?? 0) + m[0].length;
+      }
+      spend(value.length - last);
+      return out + value.slice(last);
+    }
+    if (Array.isArray(value)) {
+      spend(2);
+      return value.map(walk);
+    }
+    if (value !== null && typeof value === "object") {
+      spend(2);
+      const out: { [k: string]: Json } = {};
+      for (const [k, v] of Object.entries(value)) {
+        spend(k.length + 4);
+        out[k] = walk(v);
+      }
+      return out;
+    }
+    spend(String(value).length);
+    return value;
+  };
+  return walk(input);
 }

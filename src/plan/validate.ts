@@ -60,6 +60,63 @@ export interface ValidateOptions {
   finalGoal: string;
   /** Prefix for issue paths: `plan` for a request body, empty for a planner's output. */
   pathPrefix?: string;
+  /** Whether an LLM provider is configured: without one, steps of tools that need it are refused. */
+  llm: boolean;
+  /** The time checks such as `wait.until` are made against (default: now). */
+  now?: number;
+}
+
+export const NO_LLM_PROVIDER = "no LLM provider is configured";
+
+/**
+ * Problems of one tool call's input against its tool: the schema (fields that are exactly a
+ * reference are checked at run time, once their value is known), the tool's own checks, and
+ * whether its tool can run here.
+ */
+function inputIssues(
+  toolName: string,
+  input: Record<string, Json>,
+  registry: ToolRegistry,
+  opts: ValidateOptions,
+  at: (...segments: (string | number)[]) => string,
+  where: (string | number)[],
+): PlanIssue[] {
+  const issues: PlanIssue[] = [];
+  const tool = registry.get(toolName);
+  if (!tool) {
+    const known = [...registry.keys()].join(", ");
+    return [{ path: at(...where, "tool_name"), message: `unknown tool '${toolName}' (known: ${known})` }];
+  }
+  if (tool.needsLlm && !opts.llm) {
+    issues.push({ path: at(...where, "tool_name"), message: `${toolName} needs an LLM provider: ${NO_LLM_PROVIDER}` });
+  }
+  if (byteLength(input) > LIMITS.maxToolInputBytes) {
+    issues.push({
+      path: at(...where, "tool_input"),
+      message: `tool_input must be at most ${LIMITS.maxToolInputBytes} bytes as JSON`,
+    });
+    return issues;
+  }
+  const refs = findReferences(input).length;
+  if (refs > LIMITS.maxReferencesPerStep) {
+    issues.push({
+      path: at(...where, "tool_input"),
+      message: `tool_input holds ${refs} references; at most ${LIMITS.maxReferencesPerStep} are allowed`,
+    });
+  }
+  const refPaths = referencePaths(input);
+  const parsed = tool.inputSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (refPaths.has(formatPath(issue.path))) continue;
+      issues.push({ path: at(...where, "tool_input", ...(issue.path as (string | number)[])), message: issue.message });
+    }
+  } else if (tool.check) {
+    for (const problem of tool.check(parsed.data, { now: opts.now ?? Date.now(), tools: registry })) {
+      issues.push({ path: `${at(...where, "tool_input")}.${problem.path}`, message: problem.message });
+    }
+  }
+  return issues;
 }
 
 /**
@@ -90,26 +147,20 @@ export function validatePlan(input: PlanInput, registry: ToolRegistry, opts: Val
   input.steps.forEach((step, i) => {
     const own = new Set<number>();
     deps.set(step.step_number, own);
-    const tool = registry.get(step.tool_name);
-    if (!tool) {
-      const known = [...registry.keys()].join(", ");
-      issues.push({ path: at("steps", i, "tool_name"), message: `unknown tool '${step.tool_name}' (known: ${known})` });
-    }
-    if (byteLength(step.tool_input) > LIMITS.maxToolInputBytes) {
-      issues.push({
-        path: at("steps", i, "tool_input"),
-        message: `tool_input must be at most ${LIMITS.maxToolInputBytes} bytes as JSON`,
-      });
-    } else if (tool) {
-      const refPaths = referencePaths(step.tool_input);
-      const parsed = tool.inputSchema.safeParse(step.tool_input);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) {
-          // A field that is exactly a reference is checked once its value is known, at run time.
-          if (refPaths.has(formatPath(issue.path))) continue;
+    issues.push(...inputIssues(step.tool_name, step.tool_input, registry, opts, at, ["steps", i]));
+    if (step.compensate) {
+      const where = ["steps", i, "compensate"];
+      if (registry.get(step.compensate.tool_name)?.control) {
+        issues.push({ path: at(...where, "tool_name"), message: `${step.compensate.tool_name} cannot undo a step` });
+      } else {
+        issues.push(...inputIssues(step.compensate.tool_name, step.compensate.tool_input, registry, opts, at, where));
+      }
+      // A compensation may name any step's output, its own step's included; it adds no dependency.
+      for (const ref of findReferences(step.compensate.tool_input)) {
+        if (!numbers.has(ref.step)) {
           issues.push({
-            path: at("steps", i, "tool_input", ...(issue.path as (string | number)[])),
-            message: issue.message,
+            path: at(...where, "tool_input"),
+            message: `reference to step ${ref.step}, which does not exist`,
           });
         }
       }

@@ -2,7 +2,8 @@ import type { Json } from "../contracts/common";
 import { CalculatorError } from "../tools/calculator/errors";
 import { evaluate, MAX_EXPRESSION_CHARS } from "../tools/calculator/evaluate";
 import { PromptParseError } from "./errors";
-import { indexOf, startsWith, text, type Word } from "./words";
+import { approval, pause, waitForSignal, waitUntil } from "./waiting";
+import { indexOf, startsWith, stripQuotes, text, type Word } from "./words";
 
 /** A step a clause asks for, before it gets its number. */
 export interface Draft {
@@ -131,8 +132,6 @@ export const arithmeticVerb: ClauseParser = (ws, prev) => {
 
 const TODO_NOUNS = new Set(["todo", "task", "to-do"]);
 const TODO_PLURALS = new Set(["todos", "tasks", "to-dos"]);
-const stripQuotes = (s: string) =>
-  s.length >= 2 && (s[0] === '"' || s[0] === "'") && s[s.length - 1] === s[0] ? s.slice(1, -1) : s;
 
 const addTodo = (t: string): Draft => ({
   tool_name: "todo_store",
@@ -273,23 +272,6 @@ export const textOperation: ClauseParser = (ws, prev) => {
   return [{ tool_name: "text", tool_input: { operation: form[1], text: input }, reasoning: `${form[1]} of text` }];
 };
 
-/** "sleep 200 ms", "wait 2 seconds". */
-export const sleep: ClauseParser = (ws) => {
-  if (!(startsWith(ws, "sleep") || startsWith(ws, "wait"))) return null;
-  const rest = ws.slice(ws[1]?.low === "for" ? 2 : 1);
-  if (rest.length !== 2) return null;
-  const n = Number(rest[0]?.low);
-  const unit = rest[1]?.low ?? "";
-  const factor = ["ms", "millisecond", "milliseconds"].includes(unit)
-    ? 1
-    : ["s", "sec", "second", "seconds"].includes(unit)
-      ? 1000
-      : 0;
-  const ms = n * factor;
-  if (factor === 0 || !Number.isInteger(ms) || ms < 0 || ms > 60_000) return null;
-  return [{ tool_name: "sleep", tool_input: { ms }, reasoning: `Wait ${ms} ms` }];
-};
-
 /** Tried in order; the first that understands the clause wins. */
 export const CLAUSE_PARSERS: ClauseParser[] = [
   addTodos,
@@ -297,6 +279,9 @@ export const CLAUSE_PARSERS: ClauseParser[] = [
   todoById,
   arithmeticVerb,
   textOperation,
-  sleep,
+  approval,
+  waitForSignal,
+  waitUntil,
+  pause,
   calculation,
 ];

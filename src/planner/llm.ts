@@ -5,7 +5,7 @@ import { type Plan, planInputSchema } from "../contracts/plan";
 import { type ChatMessage, chat, LlmError } from "../llm/client";
 import type { LlmProvider } from "../llm/config";
 import { PlanValidationError, validatePlan } from "../plan/validate";
-import type { ToolRegistry } from "../tools/registry";
+import { inputJsonSchema, type ToolRegistry } from "../tools/registry";
 
 /** What one provider call cost, recorded as a `plan.llm_call` event. */
 export interface LlmCall {
@@ -55,9 +55,7 @@ export function planJsonSchema(registry: ToolRegistry): Record<string, Json> {
         minItems: 1,
         maxItems: LIMITS.maxSteps,
         items: {
-          anyOf: [...registry.values()].map((t) =>
-            stepFor(t.name, z.toJSONSchema(t.inputSchema, { io: "input" }) as Json),
-          ),
+          anyOf: [...registry.values()].map((t) => stepFor(t.name, inputJsonSchema(t))),
         },
       },
     },
@@ -104,6 +102,7 @@ function check(
         planId: crypto.randomUUID(),
         planner: "llm",
         finalGoal: shaped.data.final_goal ?? "",
+        llm: true,
       }),
     };
   } catch (err) {
@@ -143,8 +142,8 @@ export async function planWithLlm(
       breaker.report(!err.retryable);
       calls.push({
         model: provider.model,
-        latency_ms: 0,
-        tries: 0,
+        latency_ms: err.latency_ms,
+        tries: err.tries,
         prompt_tokens: null,
         completion_tokens: null,
         outcome: "error",

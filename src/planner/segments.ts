@@ -39,6 +39,7 @@ const COMMAND_STARTS = new Set([
   "count",
   "sleep",
   "wait",
+  "ask",
 ]);
 
 const endsWithComma = (w: Word | undefined) => w !== undefined && (w.raw.endsWith(",") || w.raw.endsWith(";"));

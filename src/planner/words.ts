@@ -46,3 +46,7 @@ export function indexOf(ws: readonly Word[], seq: readonly string[], from = 0): 
   }
   return -1;
 }
+
+/** `"x"` or `'x'` → `x`: quotes around the whole of a text are not part of it. */
+export const stripQuotes = (s: string) =>
+  s.length >= 2 && (s[0] === '"' || s[0] === "'") && s[s.length - 1] === s[0] ? s.slice(1, -1) : s;

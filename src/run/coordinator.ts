@@ -1,53 +1,36 @@
 import { DurableObject } from "cloudflare:workers";
-import { problemResponse } from "../api/problem";
+import { now as clockNow } from "../clock";
 import { intVar } from "../config";
-import type { Plan } from "../contracts/plan";
-import type { PlannerChoice, Run, RunEvent, RunOptions } from "../contracts/run";
+import type { Json } from "../contracts/common";
+import type { Run, RunEvent } from "../contracts/run";
 import type { StepMessage } from "../contracts/tool";
+import type { ApproveBody, CallbackAnswer, CallbackBody, SignalAnswer } from "../contracts/waiting";
 import type { Env } from "../env";
-import { runInline } from "../executor/run-tool";
 import { faultInjector } from "../faults";
+import { problemResponse } from "../http/problem";
 import { log, setLogLevel } from "../observability/log";
 import { gateStub } from "../tenancy/gate";
+import { maxWaitingRuns } from "../tenancy/quotas";
 import { defaultRegistry } from "../tools/registry";
-import { DEFAULT_RETRY } from "../tools/types";
-import {
-  type AttemptGrant,
-  type AttemptOutcome,
-  DEFAULT_GRACE,
-  type DecideContext,
-  type Grace,
-  nextWake,
-  onCancel,
-  onDeadLetter,
-  onResult,
-  onStart,
-  onTimeouts,
-} from "./decide";
+import { runInline } from "../tools/run";
+import type { AttemptGrant, AttemptOutcome } from "../tools/types";
+import type { CreateRunCommand, Refusal, Result, RunApi } from "./api";
+import { nextWake, onDeadLetter, onResult, onStart, onTimeouts } from "./attempts";
+import { DEFAULT_GRACE, type DecideContext, type Grace } from "./context";
+import { onCancel } from "./decide";
 import { EventLog } from "./event-log";
 import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
-import { broadcast, MAX_WATCHERS_PER_RUN, openStream } from "./live";
+import { gateChanged, gateView } from "./gate-view";
+import { broadcast, broadcastDelta, MAX_WATCHERS_PER_RUN, openStream } from "./live";
 import { logEvents } from "./log-events";
 import { Outbox, type OutboxItem } from "./outbox";
 import { createdEvent, planRun } from "./planning";
 import type { RunSnapshot } from "./snapshot";
 import { initial, isFinished, type RunState, reduce } from "./state";
-import type { RunApi } from "./stub";
+import { parseTask, taskName, transitionOf } from "./tasks";
 import { transition } from "./transition";
 import { toRun } from "./view";
-
-export interface CreateRunCommand {
-  runId: string;
-  tenant: string;
-  prompt: string;
-  planner: PlannerChoice;
-  options: RunOptions;
-  /** An explicit plan, already validated by the API (invalid ones never reach a coordinator). */
-  plan: Plan | null;
-  traceId: string | null;
-}
-
-export type CancelResult = { outcome: "not_found" } | { outcome: "finished" | "cancelled"; run: Run };
+import { type Decision, onApprove, onCallback, onReject, onSignal } from "./waiting";
 
 /** Default time a finished, archived run keeps its Durable Object storage. */
 export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
@@ -55,22 +38,36 @@ export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 const SYNC_CONFIRM_MS = 5 * 60 * 1000;
 const ARCHIVED_SEQ = "archived_seq";
 
+const secret = (): string => {
+  // 24 random bytes = 192 bits, base64url: a callback token's secret part.
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
+};
+
+const refused = (d: Decision<unknown> & { ok: false }): Refusal => ({ ok: false, status: d.status, detail: d.detail });
+const runOf = <A>(r: Result<{ run: Run; answer: A }>): Result<Run> => (r.ok ? { ok: true, value: r.value.run } : r);
+
 /**
- * One run: its event log, its state (a fold of the log), dispatch of ready steps through the
- * queue, acceptance of results, the watchdog alarm and live WebSockets. Every command follows
- * one pattern: decide events (pure, `decide.ts`), append them and the side effects they cause
- * (outbox) in one transaction, then carry the side effects out (broadcast, enqueue, alarm).
+ * One run: its event log, its state (a fold of the log), dispatch of ready work through the
+ * queue, acceptance of results, waits, compensation, the watchdog alarm and live WebSockets.
+ * Every command follows one pattern: decide events (pure), append them and the side effects they
+ * cause (outbox) in one transaction, then carry the side effects out (broadcast, enqueue, gate,
+ * alarm). Storage is created by the first commit: an id that never held a run stores nothing.
  */
 export class RunCoordinator extends DurableObject<Env> implements RunApi {
   private log: EventLog;
   private outbox: Outbox;
   private readonly grace: Grace;
   private readonly retentionMs: number;
+  private readonly maxWaiting: number;
   /** Run pure tools (calculator, text) inside the coordinator instead of through the queue. */
   private readonly inline: boolean;
   private state: RunState | null;
   private flushing: Promise<void> | null = null;
-  private creating: Promise<Run> | null = null;
+  private creating: Promise<Result<Run>> | null = null;
   private flushAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -83,18 +80,24 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       reportMs: intVar(env.WATCHDOG_REPORT_GRACE_MS, DEFAULT_GRACE.reportMs, 0),
     };
     this.retentionMs = intVar(env.RUN_RETENTION_MS, DEFAULT_RETENTION_MS, 0);
+    this.maxWaiting = maxWaitingRuns(env);
     this.inline = env.INLINE_PURE_TOOLS !== "false";
     // SQLite storage is synchronous: the state is rebuilt before any request is delivered.
     this.state = reduce(this.log.after(0));
     // An unfinished run always has an alarm; re-arm it should one have been lost.
-    ctx.blockConcurrencyWhile(async () => {
-      if ((await ctx.storage.getAlarm()) === null) await this.rearm();
-    });
+    if (this.state) {
+      ctx.blockConcurrencyWhile(async () => {
+        if ((await ctx.storage.getAlarm()) === null) await this.rearm();
+      });
+    }
   }
 
-  /** Creates and plans the run, then dispatches its first steps. Idempotent: a second call returns the run. */
-  async create(cmd: CreateRunCommand): Promise<Run> {
-    if (this.state) return toRun(this.state);
+  /**
+   * Creates and plans the run, takes its place at the tenant's gate (which may refuse it: 429),
+   * then commits and dispatches its first steps. Idempotent: a second call returns the run.
+   */
+  async create(cmd: CreateRunCommand): Promise<Result<Run>> {
+    if (this.state) return { ok: true, value: toRun(this.state) };
     // Planning may wait on an LLM; a second create (an idempotent replay) waits for the first.
     this.creating ??= this.createOnce(cmd).finally(() => {
       this.creating = null;
@@ -102,15 +105,27 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     return this.creating;
   }
 
-  private async createOnce(cmd: CreateRunCommand): Promise<Run> {
+  private async createOnce(cmd: CreateRunCommand): Promise<Result<Run>> {
     const planned = await planRun(cmd, this.env, defaultRegistry, (p) => this.ctx.waitUntil(p));
-    const now = Date.now();
+    const now = clockNow();
     const created = createdEvent(cmd, now);
     const work = initial(created);
     const events = [created, ...transition(work, this.decideContext(now), () => planned)];
-    this.persist(work, events, now);
+    // The gate lists the run and gives it its place before anything is stored: a refused run
+    // leaves nothing behind, and pure steps that ran inline in memory changed nothing outside.
+    const run = toRun(work);
+    const view = gateView(work, run);
+    const opened = await gateStub(this.env, cmd.tenant).open(cmd.runId, view, cmd.limits);
+    if (!opened.allowed) {
+      return {
+        ok: false,
+        status: 429,
+        detail: `Tenant '${cmd.tenant}' already has ${opened.active} active runs, its limit; retry when one finishes`,
+      };
+    }
+    this.persist(work, events, now, view);
     await this.afterCommit(events);
-    return toRun(work);
+    return { ok: true, value: run };
   }
 
   async get(): Promise<Run | null> {
@@ -122,11 +137,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   }
 
   /** A consumer asks to run an attempt; the answer is null for a stale, duplicate or cancelled one. */
-  async startAttempt(stepNumber: number, attempt: number): Promise<AttemptGrant | null> {
-    if (!this.state) return null;
+  async startAttempt(stepNumber: number, attempt: number, task?: string): Promise<AttemptGrant | null> {
+    const ref = parseTask(stepNumber, task);
+    if (!this.state || !ref) return null;
     let grant: AttemptGrant | null = null;
     await this.commit((s, ctx) => {
-      const decision = onStart(s, stepNumber, attempt, ctx);
+      const decision = onStart(s, ref, attempt, ctx);
       grant = decision.grant;
       return decision.drafts;
     });
@@ -134,22 +150,59 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   }
 
   /** A consumer reports an attempt's outcome. */
-  async finishAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome): Promise<void> {
-    if (!this.state) return;
-    await this.commit((s, ctx) => onResult(s, stepNumber, attempt, outcome, ctx));
+  async finishAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome, task?: string): Promise<void> {
+    const ref = parseTask(stepNumber, task);
+    if (!this.state || !ref) return;
+    await this.commit((s, ctx) => onResult(s, ref, attempt, outcome, ctx));
   }
 
   /** The dead-letter consumer reports a message the queue gave up on. */
-  async deadLetter(stepNumber: number, attempt: number, reason: string): Promise<void> {
-    if (!this.state) return;
-    await this.commit((s, ctx) => onDeadLetter(s, stepNumber, attempt, reason, ctx));
+  async deadLetter(stepNumber: number, attempt: number, reason: string, task?: string): Promise<void> {
+    const ref = parseTask(stepNumber, task);
+    if (!this.state || !ref) return;
+    await this.commit((s, ctx) => onDeadLetter(s, ref, attempt, reason, ctx));
   }
 
-  async cancel(reason: string): Promise<CancelResult> {
-    if (!this.state) return { outcome: "not_found" };
-    if (isFinished(this.state)) return { outcome: "finished", run: toRun(this.state) };
-    await this.commit((s) => onCancel(s, reason));
-    return { outcome: "cancelled", run: toRun(this.state) };
+  /** Text a model is writing, passed to watchers while the attempt is current; never stored. */
+  async delta(stepNumber: number, attempt: number, task: string | undefined, text: string): Promise<void> {
+    const ref = parseTask(stepNumber, task);
+    const s = this.state?.steps.get(stepNumber);
+    if (!ref || !s || !this.state || isFinished(this.state)) return;
+    const current =
+      ref.kind === "turn" ? s.agent?.turns.find((t) => t.ref.index === ref.index) : ref.kind === "step" ? s : undefined;
+    if (current?.attempt !== attempt || current.phase !== "running") return;
+    broadcastDelta(this.ctx.getWebSockets(), stepNumber, text);
+  }
+
+  async cancel(reason: string, compensate: boolean): Promise<Result<Run>> {
+    return runOf(await this.decide((s, ctx) => onCancel(s, reason, compensate, ctx)));
+  }
+
+  async approve(stepNumber: number, body: ApproveBody): Promise<Result<Run>> {
+    return runOf(await this.decide((s, ctx) => onApprove(s, stepNumber, body, "api", ctx)));
+  }
+
+  async reject(stepNumber: number, reason: string | undefined): Promise<Result<Run>> {
+    return runOf(await this.decide((s) => onReject(s, stepNumber, reason)));
+  }
+
+  async signal(
+    name: string,
+    data: Json,
+    idempotency: { key: string; bodyHash: string } | null,
+  ): Promise<Result<SignalAnswer>> {
+    const result = await this.decide((s, ctx) => onSignal(s, name, data, idempotency, ctx.now));
+    if (!result.ok) return result;
+    return { ok: true, value: { run_id: result.value.run.run_id, name, ...result.value.answer } };
+  }
+
+  async callback(token: string, body: CallbackBody): Promise<Result<CallbackAnswer>> {
+    const result = await this.decide((s, ctx) => onCallback(s, token, body, ctx));
+    if (!result.ok) return result;
+    return {
+      ok: true,
+      value: { run_id: result.value.run.run_id, step_number: result.value.answer.step_number, accepted: true },
+    };
   }
 
   /** What the archive copies to D1: the run as served, plus the whole log once it finished. */
@@ -179,13 +232,14 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   }
 
   /**
-   * The watchdog: times out attempts past their deadline, dispatches due retries, retries
-   * failed side effects, and deletes a finished run's storage once its retention has passed.
+   * The watchdog and the timers: times out attempts past their deadline, wakes waits whose time
+   * has come, dispatches due retries, retries failed side effects, and deletes a finished run's
+   * storage once its retention has passed.
    */
   override async alarm(): Promise<void> {
     if (!this.state) return;
     const purgeAt = this.purgeAt();
-    if (purgeAt !== null && Date.now() >= purgeAt) {
+    if (purgeAt !== null && clockNow() >= purgeAt) {
       await this.purge();
       return;
     }
@@ -227,47 +281,70 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     return {
       now,
       random: Math.random,
-      policyFor: (tool) => defaultRegistry.get(tool)?.retry ?? DEFAULT_RETRY,
+      secret,
+      registry: defaultRegistry,
       grace: this.grace,
-      ...(this.inline
-        ? {
-            canInline: (tool: string) => defaultRegistry.get(tool)?.executeInline !== undefined,
-            runInline: (grant: AttemptGrant) => runInline(defaultRegistry, grant),
-          }
-        : {}),
+      inline: this.inline,
+      runInline: (grant) => runInline(defaultRegistry, grant),
+      objectId: this.ctx.id.toString(),
     };
   }
 
+  /** A command that may not fit the run's state: commits its events, or says why it does not fit. */
+  private async decide<A>(
+    command: (s: RunState, ctx: DecideContext) => Decision<A>,
+  ): Promise<Result<{ run: Run; answer: A }>> {
+    if (!this.state) return { ok: false, status: 404, detail: "Run not found" };
+    let decision: Decision<A> | null = null;
+    await this.commit((s, ctx) => {
+      decision = command(s, ctx);
+      return decision.ok ? decision.drafts : [];
+    });
+    const d = decision as unknown as Decision<A>;
+    if (!d.ok) return refused(d);
+    return { ok: true, value: { run: toRun(this.state), answer: d.answer } };
+  }
+
   private async commit(first: (s: RunState, ctx: DecideContext) => EventDraft[]): Promise<void> {
-    const now = Date.now();
-    const work = structuredClone(this.state as RunState);
+    const now = clockNow();
+    const before = this.state as RunState;
+    const work = structuredClone(before);
     const events = transition(work, this.decideContext(now), first);
     if (events.length === 0) return;
-    this.persist(work, events, now);
+    const previous = gateView(before, toRun(before));
+    const next = gateView(work, toRun(work));
+    this.persist(work, events, now, gateChanged(previous, next) ? next : null);
     await this.afterCommit(events);
   }
 
-  /** Appends the events and the queue sends they cause in one transaction, then adopts the new state. */
-  private persist(work: RunState, events: RunEvent[], now: number): void {
-    const messages = events
-      .filter((e) => e.type === "step.dispatched" && e.data?.inline !== true)
-      .map(
-        (e): StepMessage => ({
-          run_id: work.runId,
-          tenant: work.tenant,
-          step_number: e.step_number as number,
-          attempt: e.attempt as number,
-          ...(work.traceId ? { trace_id: work.traceId } : {}),
-        }),
-      );
-    // D1 learns of a run when it is created and again whenever a finished run's log grows.
-    const sync = isFinished(work) || events.some((e) => e.type === "run.created");
-    const ended = events.some((e) => TERMINAL_RUN_EVENTS.has(e.type));
+  /**
+   * Appends the events and the side effects they cause — queue sends, the archive sync of a
+   * finished run, the gate's new view — in one transaction, then adopts the new state.
+   */
+  private persist(work: RunState, events: RunEvent[], now: number, gate: ReturnType<typeof gateView> | null): void {
+    const messages: StepMessage[] = [];
+    for (const e of events) {
+      const moved = transitionOf(e);
+      if (moved?.transition !== "dispatched" || e.data?.inline === true) continue;
+      const task = taskName(moved.ref);
+      messages.push({
+        run_id: work.runId,
+        tenant: work.tenant,
+        step_number: moved.ref.step,
+        attempt: e.attempt as number,
+        ...(work.traceId ? { trace_id: work.traceId } : {}),
+        ...(task ? { task } : {}),
+      });
+    }
+    const created = events.some((e) => e.type === "run.created");
     this.ctx.storage.transactionSync(() => {
       this.log.append(events);
       if (messages.length > 0) this.outbox.add("enqueue", { messages }, now);
-      if (sync) this.outbox.add("sync", { seq: work.seq }, now);
-      if (ended) this.outbox.add("release", {}, now);
+      // D1 learns of a run when it finishes (the gate lists it until then), and again whenever a
+      // finished run's log grows.
+      if (isFinished(work)) this.outbox.add("sync", { seq: work.seq }, now);
+      // At creation the gate heard synchronously (`open`).
+      if (gate && !created) this.outbox.add("gate", { view: gate as unknown as Json }, now);
     });
     this.state = work;
   }
@@ -292,7 +369,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     this.flushing = (async () => {
       do {
         this.flushAgain = false;
-        for (const item of this.outbox.due(Date.now())) await this.deliver(item);
+        for (const item of this.outbox.due(clockNow())) await this.deliver(item);
       } while (this.flushAgain);
     })().finally(() => {
       this.flushing = null;
@@ -301,19 +378,19 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   }
 
   private async deliver(item: OutboxItem): Promise<void> {
+    const state = this.state as RunState;
     try {
-      if (item.kind === "release") {
-        const state = this.state as RunState;
-        await gateStub(this.env, state.tenant).releaseRun(state.runId);
+      if (item.kind === "gate") {
+        const { view } = item.payload as unknown as { view: ReturnType<typeof gateView> };
+        await gateStub(this.env, state.tenant).update(state.runId, view, this.maxWaiting);
         this.outbox.done(item.id);
         return;
       }
       if (item.kind === "sync") {
         const { seq } = item.payload as { seq: number };
-        const state = this.state as RunState;
         await this.env.ARCHIVE.send({ run_id: state.runId, tenant: state.tenant, seq }, { contentType: "json" });
         // Kept until the archive confirms (`synced`); sent again if that never comes.
-        this.outbox.postpone(item.id, Date.now() + SYNC_CONFIRM_MS);
+        this.outbox.postpone(item.id, clockNow() + SYNC_CONFIRM_MS);
         return;
       }
       const { messages } = item.payload as unknown as { messages: StepMessage[] };
@@ -321,11 +398,11 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       await this.env.STEPS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
       this.outbox.done(item.id);
     } catch (err) {
-      const retryAt = this.outbox.failed(item.id, Date.now(), String(err));
+      const retryAt = this.outbox.failed(item.id, clockNow(), String(err));
       log("error", `${item.kind} failed; will retry from the outbox`, {
-        run_id: this.state?.runId,
-        tenant: this.state?.tenant,
-        trace_id: this.state?.traceId,
+        run_id: state.runId,
+        tenant: state.tenant,
+        trace_id: state.traceId,
         attempt: item.attempts + 1,
         retry_at: new Date(retryAt).toISOString(),
         error: err,
@@ -352,7 +429,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     log("info", "run storage deleted after retention; served from D1 from now on", { run_id: runId });
   }
 
-  /** Arms the single alarm for the earliest deadline, retry, pending side effect or purge. */
+  /** Arms the single alarm for the earliest deadline, retry, wake-up, pending side effect or purge. */
   private async rearm(): Promise<void> {
     const times = [this.state ? nextWake(this.state) : null, this.outbox.nextAt(), this.purgeAt()].filter(
       (t): t is number => t !== null,

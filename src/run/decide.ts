@@ -1,262 +1,124 @@
-import type { Json } from "../contracts/common";
-import type { RetryPolicy } from "../contracts/tool";
-import { resolveReferences } from "../plan/references";
-import { classifyError, type FailureInfo } from "../tools/errors";
-import { backoffDelay } from "./backoff";
+import { advanceAgent, startAgent } from "./agent";
+import { dispatch, dueRetries } from "./attempts";
+import { advanceCompensation, startCompensation } from "./compensation";
+import type { DecideContext } from "./context";
 import type { EventDraft } from "./events";
-import { stepPolicy } from "./policy";
-import { ACTIVE_PHASES, isFinished, type RunState, type StepState, TERMINAL_PHASES } from "./state";
-
-/** How long past its timeout the watchdog waits before it declares an attempt lost. */
-export interface Grace {
-  /**
-   * Extra time a dispatched attempt may sit on the queue before a consumer starts it. Queues
-   * deliver in milliseconds when healthy; a backlog or a lost message shows up as a timeout.
-   */
-  dispatchMs: number;
-  /** Extra time past the step timeout for the consumer's own report to arrive. */
-  reportMs: number;
-}
-
-export const DEFAULT_GRACE: Grace = { dispatchMs: 30_000, reportMs: 5_000 };
-
-export interface DecideContext {
-  now: number;
-  random: () => number;
-  /** The tool's declared retry policy. */
-  policyFor: (toolName: string) => RetryPolicy;
-  grace: Grace;
-  /**
-   * Runs a pure tool's attempt on the spot, or answers null when the tool must go through the
-   * queue. Pure and synchronous, so a transition that uses it stays a function of its inputs.
-   */
-  runInline?: (grant: AttemptGrant) => AttemptOutcome | null;
-  /** Whether `runInline` would run this tool. */
-  canInline?: (toolName: string) => boolean;
-}
-
-const policyOf = (state: RunState, s: StepState, ctx: DecideContext) =>
-  stepPolicy(s.step, state.options, ctx.policyFor(s.step.tool_name));
-
-export type AttemptOutcome = { ok: true; output: Json } | { ok: false; error: FailureInfo };
-
-/** What a consumer needs to run one attempt. */
-export interface AttemptGrant {
-  tool_name: string;
-  input: Record<string, Json>;
-  timeout_ms: number;
-  idempotency_key: string;
-  trace_id: string | null;
-}
-
-const ignored = (step: number, attempt: number, reason: string, extra: Record<string, Json> = {}): EventDraft => ({
-  type: "step.ignored",
-  step_number: step,
-  attempt,
-  data: { ignored: true, reason, ...extra },
-});
-
-function attemptFailed(state: RunState, s: StepState, failure: FailureInfo, ctx: DecideContext): EventDraft[] {
-  const base = { step_number: s.step.step_number, attempt: s.attempt };
-  const policy = policyOf(state, s, ctx);
-  if (failure.retryable && s.attempt < policy.maxAttempts) {
-    const delay = Math.max(backoffDelay(policy.backoff, s.attempt, ctx.random), failure.retry_after_ms ?? 0);
-    return [
-      {
-        type: "step.retry_scheduled",
-        ...base,
-        data: { delay_ms: delay, retry_at: ctx.now + delay, reason: failure.code, error: failure.message },
-      },
-    ];
-  }
-  return [
-    {
-      type: "step.failed",
-      ...base,
-      data: { error: failure.message, code: failure.code, retryable: failure.retryable },
-    },
-  ];
-}
-
-/** A consumer asks to start `attempt` of a step: grant it only for the attempt on the queue. */
-export function onStart(
-  state: RunState,
-  stepNumber: number,
-  attempt: number,
-  ctx: DecideContext,
-): { drafts: EventDraft[]; grant: AttemptGrant | null } {
-  const s = state.steps.get(stepNumber);
-  if (!s) return { drafts: [ignored(stepNumber, attempt, "unknown step")], grant: null };
-  if (isFinished(state)) return { drafts: [ignored(stepNumber, attempt, `run ${state.status}`)], grant: null };
-  if (s.attempt !== attempt) return { drafts: [ignored(stepNumber, attempt, "stale attempt")], grant: null };
-  if (s.phase !== "queued")
-    return { drafts: [ignored(stepNumber, attempt, `attempt already ${s.phase}`)], grant: null };
-
-  const outputs = new Map<number, Json>();
-  for (const [n, other] of state.steps) if (other.phase === "succeeded") outputs.set(n, other.output);
-  const timeout = policyOf(state, s, ctx).timeoutMs;
-  const started: EventDraft = {
-    type: "step.started",
-    step_number: stepNumber,
-    attempt,
-    data: { deadline_at: ctx.now + timeout + ctx.grace.reportMs },
-  };
-  let input: Record<string, Json>;
-  try {
-    input = resolveReferences(s.step.tool_input, outputs) as Record<string, Json>;
-  } catch (err) {
-    return { drafts: [started, ...attemptFailed(state, s, classifyError(err), ctx)], grant: null };
-  }
-  started.data = { ...started.data, input };
-  return {
-    drafts: [started],
-    grant: {
-      tool_name: s.step.tool_name,
-      input,
-      timeout_ms: timeout,
-      idempotency_key: `${state.runId}:${stepNumber}`,
-      trace_id: state.traceId,
-    },
-  };
-}
-
-/** A consumer reports an attempt's outcome: applied once, and only for the current attempt. */
-export function onResult(
-  state: RunState,
-  stepNumber: number,
-  attempt: number,
-  outcome: AttemptOutcome,
-  ctx: DecideContext,
-): EventDraft[] {
-  const s = state.steps.get(stepNumber);
-  const reported: Record<string, Json> = { outcome: outcome.ok ? "succeeded" : "failed" };
-  if (!s) return [ignored(stepNumber, attempt, "unknown step", reported)];
-  if (isFinished(state)) return [ignored(stepNumber, attempt, `run ${state.status}`, reported)];
-  if (s.attempt !== attempt) return [ignored(stepNumber, attempt, "stale attempt", reported)];
-  if (s.phase !== "running") return [ignored(stepNumber, attempt, `attempt already ${s.phase}`, reported)];
-  if (outcome.ok) {
-    return [{ type: "step.succeeded", step_number: stepNumber, attempt, data: { output: outcome.output } }];
-  }
-  return attemptFailed(state, s, outcome.error, ctx);
-}
-
-/** The queue gave up on a message (dead-letter queue): the attempt it carried has failed. */
-export function onDeadLetter(
-  state: RunState,
-  stepNumber: number,
-  attempt: number,
-  reason: string,
-  ctx: DecideContext,
-): EventDraft[] {
-  const s = state.steps.get(stepNumber);
-  const current = s && !isFinished(state) && s.attempt === attempt && (s.phase === "queued" || s.phase === "running");
-  if (!current)
-    return [ignored(stepNumber, attempt, "dead letter for an attempt no longer current", { dead_letter: true })];
-  return [
-    { type: "step.dead_lettered", step_number: stepNumber, attempt, data: { reason } },
-    ...attemptFailed(
-      state,
-      s,
-      { message: `Queue gave up on the step: ${reason}`, retryable: true, code: "dead_letter" },
-      ctx,
-    ),
-  ];
-}
-
-/** The watchdog: attempts past their deadline (consumer gone, message lost) time out. */
-export function onTimeouts(state: RunState, ctx: DecideContext): EventDraft[] {
-  if (isFinished(state)) return [];
-  const drafts: EventDraft[] = [];
-  for (const s of state.steps.values()) {
-    if ((s.phase === "queued" || s.phase === "running") && s.deadlineAt !== null && s.deadlineAt <= ctx.now) {
-      const message =
-        s.phase === "queued" ? "Step was not picked up before its deadline" : "Step did not report before its deadline";
-      drafts.push(...attemptFailed(state, s, { message, retryable: true, code: "timeout" }, ctx));
-    }
-  }
-  return drafts;
-}
+import { ACTIVE, DONE, isFinished, type RunState, type StepState } from "./state";
+import type { Task } from "./tasks";
+import { beginWait, type Decision, deliverBuffered, wakeUps } from "./waiting";
 
 const describeFailure = (s: StepState) => `step ${s.step.step_number} (${s.step.tool_name}): ${s.error ?? "failed"}`;
 
 /**
- * Moves the run forward: applies the failure policy, skips steps whose dependencies cannot
- * succeed, dispatches ready steps within `max_parallel`, and ends the run when every step is
- * done. Called until it returns nothing.
+ * Stops a run: in-flight and waiting steps are cancelled, the rest skipped; then either the
+ * compensation phase starts (when asked, and something succeeded) or the run ends at once.
+ */
+function stopRun(
+  state: RunState,
+  how: {
+    reason: string;
+    ending: "run.failed" | "run.cancelled";
+    error: string;
+    compensate: boolean;
+    data?: EventDraft["data"];
+  },
+  ctx: DecideContext,
+): EventDraft[] {
+  const steps = [...state.steps.values()];
+  const drafts: EventDraft[] = [
+    ...steps
+      .filter((s) => ACTIVE.has(s.phase) || s.phase === "waiting")
+      .map(
+        (s): EventDraft => ({
+          type: "step.cancelled",
+          step_number: s.step.step_number,
+          attempt: s.attempt,
+          data: { reason: how.reason },
+        }),
+      ),
+    ...steps
+      .filter((s) => s.phase === "pending")
+      .map(
+        (s): EventDraft => ({ type: "step.skipped", step_number: s.step.step_number, data: { reason: how.reason } }),
+      ),
+  ];
+  if (how.compensate && steps.some((s) => s.phase === "succeeded")) {
+    return [...drafts, ...startCompensation(state, how.ending, how.error, ctx)];
+  }
+  return [...drafts, { type: how.ending, data: { error: how.error, ...how.data } }];
+}
+
+/** Starts a ready step: a control wait, an agent loop, or an attempt (queued or inline). */
+function start(state: RunState, s: StepState, ctx: DecideContext): EventDraft[] {
+  const control = ctx.registry.get(s.step.tool_name)?.control;
+  if (control === "agent") return startAgent(state, s, ctx);
+  if (control) return beginWait(state, s, ctx);
+  return [dispatch(state, s as unknown as Task, ctx)];
+}
+
+/**
+ * Moves the run forward: applies the failure policy, wakes timers and delivers buffered signals,
+ * skips steps whose dependencies cannot succeed, retries what is due, advances agent loops,
+ * starts ready steps within `max_parallel`, and ends the run when every step is done. The
+ * transition calls it until it returns nothing.
  */
 export function advance(state: RunState, ctx: DecideContext): EventDraft[] {
   if (isFinished(state) || !state.plan) return [];
+  if (state.compensation) return advanceCompensation(state, ctx);
   const steps = [...state.steps.values()];
   const failed = steps.filter((s) => s.phase === "failed");
+  const policy = state.options.on_failure;
 
-  if (failed.length > 0 && state.options.on_failure === "fail_fast") {
+  if (failed.length > 0 && policy !== "continue") {
     const first = failed[0] as StepState;
-    const reason = `step ${first.step.step_number} failed`;
-    return [
-      ...steps
-        .filter((s) => ACTIVE_PHASES.has(s.phase))
-        .map(
-          (s): EventDraft => ({
-            type: "step.cancelled",
-            step_number: s.step.step_number,
-            attempt: s.attempt,
-            data: { reason },
-          }),
-        ),
-      ...steps
-        .filter((s) => s.phase === "waiting")
-        .map((s): EventDraft => ({ type: "step.skipped", step_number: s.step.step_number, data: { reason } })),
+    return stopRun(
+      state,
       {
-        type: "run.failed",
-        data: {
-          error: `Step ${first.step.step_number} (${first.step.tool_name}) failed: ${first.error}`,
-          failed_steps: [first.step.step_number],
-        },
+        reason: `step ${first.step.step_number} failed`,
+        ending: "run.failed",
+        error: `Step ${first.step.step_number} (${first.step.tool_name}) failed: ${first.error}`,
+        compensate: policy === "compensate",
+        data: { failed_steps: [first.step.step_number] },
       },
-    ];
+      ctx,
+    );
   }
 
-  const drafts: EventDraft[] = [];
+  const woken = [...wakeUps(state, ctx), ...deliverBuffered(state)];
+  if (woken.length > 0) return woken;
+
+  const skips: EventDraft[] = [];
   for (const s of steps) {
-    if (s.phase !== "waiting") continue;
+    if (s.phase !== "pending") continue;
     const blocker = s.step.depends_on.find((d) => {
       const phase = state.steps.get(d)?.phase;
       return phase === "failed" || phase === "skipped" || phase === "cancelled";
     });
     if (blocker !== undefined) {
-      drafts.push({
+      skips.push({
         type: "step.skipped",
         step_number: s.step.step_number,
         data: { reason: `dependency step ${blocker} did not succeed` },
       });
     }
   }
-  if (drafts.length > 0) return drafts;
+  if (skips.length > 0) return skips;
 
-  const dispatch = (s: StepState): EventDraft => ({
-    type: "step.dispatched",
-    step_number: s.step.step_number,
-    attempt: s.attempt + 1,
-    data: {
-      deadline_at: ctx.now + policyOf(state, s, ctx).timeoutMs + ctx.grace.dispatchMs,
-      ...(ctx.canInline?.(s.step.tool_name) ? { inline: true } : {}),
-    },
-  });
-  let inFlight = steps.filter((s) => ACTIVE_PHASES.has(s.phase)).length;
-  for (const s of steps) {
-    if (s.phase === "backoff" && s.retryAt !== null && s.retryAt <= ctx.now) drafts.push(dispatch(s));
-  }
+  const drafts = [...dueRetries(state, ctx), ...steps.flatMap((s) => advanceAgent(state, s, ctx))];
+  let inFlight = steps.filter((s) => ACTIVE.has(s.phase)).length;
   for (const s of steps) {
     if (inFlight >= state.options.max_parallel) break;
-    if (s.phase === "waiting" && s.step.depends_on.every((d) => state.steps.get(d)?.phase === "succeeded")) {
-      drafts.push(dispatch(s));
-      inFlight++;
+    if (s.phase === "pending" && s.step.depends_on.every((d) => state.steps.get(d)?.phase === "succeeded")) {
+      const started = start(state, s, ctx);
+      drafts.push(...started);
+      // A wait holds nothing, so it does not count against max_parallel.
+      if (!started.some((d) => d.type === "step.waiting")) inFlight++;
     }
   }
   if (drafts.length > 0) return drafts;
 
-  if (steps.every((s) => TERMINAL_PHASES.has(s.phase))) {
-    if (failed.length === 0 && steps.every((s) => s.phase === "succeeded")) {
+  if (steps.every((s) => DONE.has(s.phase))) {
+    if (steps.every((s) => s.phase === "succeeded")) {
       const last = steps[steps.length - 1] as StepState;
       return [{ type: "run.completed", data: { result: last.output } }];
     }
@@ -274,31 +136,24 @@ export function advance(state: RunState, ctx: DecideContext): EventDraft[] {
   return [];
 }
 
-/** Cancels an unfinished run: running work is cancelled, the rest skipped. */
-export function onCancel(state: RunState, reason: string): EventDraft[] {
-  const drafts: EventDraft[] = [];
-  for (const s of state.steps.values()) {
-    if (ACTIVE_PHASES.has(s.phase)) {
-      drafts.push({
-        type: "step.cancelled",
-        step_number: s.step.step_number,
-        attempt: s.attempt,
-        data: { reason: "run cancelled" },
-      });
-    } else if (s.phase === "waiting") {
-      drafts.push({ type: "step.skipped", step_number: s.step.step_number, data: { reason: "run cancelled" } });
-    }
+/**
+ * Cancels an unfinished run: running work is cancelled, waits end (an approval leaves the inbox),
+ * the rest is skipped; with `compensate`, what succeeded is undone before the run ends cancelled.
+ */
+export function onCancel(state: RunState, reason: string, compensate: boolean, ctx: DecideContext): Decision {
+  if (isFinished(state)) {
+    return { ok: false, status: 409, detail: `Run '${state.runId}' already finished with status ${state.status}` };
   }
-  drafts.push({ type: "run.cancelled", data: { error: reason } });
-  return drafts;
-}
-
-/** Epoch ms of the next deadline or retry, for the coordinator's single alarm. */
-export function nextWake(state: RunState): number | null {
-  if (isFinished(state)) return null;
-  let wake: number | null = null;
-  for (const s of state.steps.values()) {
-    for (const t of [s.deadlineAt, s.retryAt]) if (t !== null && (wake === null || t < wake)) wake = t;
+  if (state.compensation) {
+    return {
+      ok: false,
+      status: 409,
+      detail: `Run '${state.runId}' is compensating; it ends by itself once its compensations are done`,
+    };
   }
-  return wake;
+  return {
+    ok: true,
+    drafts: stopRun(state, { reason: "run cancelled", ending: "run.cancelled", error: reason, compensate }, ctx),
+    answer: undefined,
+  };
 }

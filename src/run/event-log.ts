@@ -25,8 +25,20 @@ function fromRow(row: EventRow): RunEvent {
  * the coordinator's `transactionSync`, so a command's events land together or not at all.
  */
 export class EventLog {
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`CREATE TABLE IF NOT EXISTS events (
+  private ready = false;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /**
+   * Whether the log's tables exist, creating them only when `create` (before a write). Reads of
+   * an object that never held a run find no table and write nothing: looking up an unknown run id
+   * stores nothing and costs only the read.
+   */
+  private tables(create: boolean): boolean {
+    if (this.ready) return true;
+    const found = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").toArray();
+    if (found.length === 0 && !create) return false;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS events (
       seq INTEGER PRIMARY KEY,
       type TEXT NOT NULL,
       at TEXT NOT NULL,
@@ -34,17 +46,21 @@ export class EventLog {
       attempt INTEGER,
       data TEXT
     )`);
-    sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", String(SCHEMA_VERSION));
+    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", String(SCHEMA_VERSION));
+    this.ready = true;
+    return true;
   }
 
   /** A small key-value record beside the log (schema version, archive progress). */
   meta(key: string): string | null {
+    if (!this.tables(false)) return null;
     const rows = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
     return rows[0]?.value ?? null;
   }
 
   setMeta(key: string, value: string): void {
+    this.tables(true);
     this.sql.exec(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
       key,
@@ -54,6 +70,7 @@ export class EventLog {
 
   /** Events with `seq > after`, oldest first, at most `limit`. */
   after(after: number, limit = Number.MAX_SAFE_INTEGER): RunEvent[] {
+    if (!this.tables(false)) return [];
     return this.sql
       .exec<EventRow>(
         "SELECT seq, type, at, step_number, attempt, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -65,6 +82,7 @@ export class EventLog {
   }
 
   append(events: readonly RunEvent[]): void {
+    this.tables(true);
     for (const e of events) {
       this.sql.exec(
         "INSERT INTO events (seq, type, at, step_number, attempt, data) VALUES (?, ?, ?, ?, ?, ?)",

@@ -23,6 +23,11 @@ export function broadcast(sockets: WebSocket[], events: readonly RunEvent[], ter
   }
 }
 
+/** Text a model is writing now: to every watcher, not stored, no sequence number. */
+export function broadcastDelta(sockets: WebSocket[], stepNumber: number, text: string): void {
+  for (const ws of sockets) send(ws, { type: "delta", step_number: stepNumber, text });
+}
+
 export function closeNormally(ws: WebSocket): void {
   try {
     ws.close(1000, "run finished");

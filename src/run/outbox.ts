@@ -2,9 +2,10 @@ import type { Json } from "../contracts/common";
 
 /**
  * `enqueue`: send dispatched attempts to the steps queue. `sync`: ask the archive to copy the run
- * to D1. `release`: free the finished run's slot in its tenant's active-run quota.
+ * to D1. `gate`: tell the tenant's gate the run's new place (active, waiting, finished), listing and
+ * open approvals.
  */
-export type OutboxKind = "enqueue" | "sync" | "release";
+export type OutboxKind = "enqueue" | "sync" | "gate";
 
 export interface OutboxItem {
   id: number;
@@ -29,8 +30,16 @@ export const outboxDelay = (attempts: number): number => Math.min(60_000, 500 * 
  * so a failed send delays a step but never loses it.
  */
 export class Outbox {
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`CREATE TABLE IF NOT EXISTS outbox (
+  private ready = false;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** Whether the table exists, creating it only when `create` (see EventLog: unknown ids write nothing). */
+  private table(create: boolean): boolean {
+    if (this.ready) return true;
+    const found = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").toArray();
+    if (found.length === 0 && !create) return false;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS outbox (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       kind TEXT NOT NULL,
       payload TEXT NOT NULL,
@@ -38,14 +47,18 @@ export class Outbox {
       next_at INTEGER NOT NULL,
       last_error TEXT
     )`);
+    this.ready = true;
+    return true;
   }
 
   /** Call inside the transaction that appends the causing events. */
   add(kind: OutboxKind, payload: Json, now: number): void {
+    this.table(true);
     this.sql.exec("INSERT INTO outbox (kind, payload, next_at) VALUES (?, ?, ?)", kind, JSON.stringify(payload), now);
   }
 
   due(now: number): OutboxItem[] {
+    if (!this.table(false)) return [];
     return this.sql
       .exec<OutboxRow>("SELECT id, kind, payload, attempts FROM outbox WHERE next_at <= ? ORDER BY id", now)
       .toArray()
@@ -68,6 +81,7 @@ export class Outbox {
 
   /** Confirms every `sync` item up to `seq`: D1 now holds that snapshot or a newer one. */
   confirmSync(seq: number): void {
+    if (!this.table(false)) return;
     this.sql.exec("DELETE FROM outbox WHERE kind = 'sync' AND json_extract(payload, '$.seq') <= ?", seq);
   }
 
@@ -82,6 +96,7 @@ export class Outbox {
 
   /** Epoch ms of the earliest pending item, or null when nothing is pending. */
   nextAt(): number | null {
+    if (!this.table(false)) return null;
     const row = this.sql.exec<{ t: number | null }>("SELECT MIN(next_at) AS t FROM outbox").one();
     return row.t;
   }

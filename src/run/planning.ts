@@ -5,7 +5,7 @@ import { llmProvider } from "../llm/config";
 import { PlanValidationError, validatePlan } from "../plan/validate";
 import { type LlmCall, LlmPlanError, planWithLlm, planWithRules } from "../planner";
 import type { ToolRegistry } from "../tools/registry";
-import type { CreateRunCommand } from "./coordinator";
+import type { CreateRunCommand } from "./api";
 import type { EventDraft } from "./events";
 
 /** The `run.created` event of a new run. */
@@ -21,22 +21,39 @@ export function createdEvent(cmd: CreateRunCommand, now: number): RunEvent {
       planner: cmd.planner,
       options: cmd.options,
       trace_id: cmd.traceId,
+      request_id: cmd.requestId,
+      origin: cmd.origin,
+      rerun_of: cmd.rerunOf,
     },
   };
+}
+
+/** A rerun's steps that keep the original's output: recorded as reused, run by nobody. */
+export function reusedEvents(cmd: CreateRunCommand): EventDraft[] {
+  if (!cmd.reuse) return [];
+  const { fromRun, outputs } = cmd.reuse;
+  return Object.entries(outputs)
+    .map(([n, output]) => ({ n: Number(n), output }))
+    .sort((a, b) => a.n - b.n)
+    .map(({ n, output }) => ({ type: "step.reused", step_number: n, data: { output, from_run: fromRun } }));
 }
 
 const NO_PROVIDER =
   "The llm planner was requested but no LLM provider is configured (set LLM_BASE_URL and LLM_MODEL, or bind AI and set LLM_MODEL)";
 
+/** The LLM planner's breaker, apart from the `llm` tool's: a tool's inputs must not trip planning. */
+const PLANNER_BREAKER = "planner";
+
 const callEvent = (call: LlmCall): EventDraft => ({ type: "plan.llm_call", data: { ...call } });
 
-function rulesPlan(cmd: CreateRunCommand, registry: ToolRegistry): EventDraft {
+function rulesPlan(cmd: CreateRunCommand, registry: ToolRegistry, llm: boolean): EventDraft {
   try {
     const input = planWithRules(cmd.prompt);
     const plan = validatePlan(input, registry, {
       planId: crypto.randomUUID(),
       planner: "rules",
       finalGoal: input.final_goal ?? cmd.prompt,
+      llm,
     });
     return { type: "run.planned", data: { plan } };
   } catch (err) {
@@ -63,19 +80,19 @@ export async function planRun(
   registry: ToolRegistry,
   waitUntil: (p: Promise<unknown>) => void,
 ): Promise<EventDraft[]> {
-  if (cmd.plan) return [{ type: "run.planned", data: { plan: cmd.plan } }];
+  if (cmd.plan) return [{ type: "run.planned", data: { plan: cmd.plan } }, ...reusedEvents(cmd)];
   const provider = llmProvider(env);
   if (cmd.planner === "llm" && !provider) return [{ type: "run.failed", data: { error: NO_PROVIDER } }];
-  if (cmd.planner === "rules" || !provider) return [rulesPlan(cmd, registry)];
+  if (cmd.planner === "rules" || !provider) return [rulesPlan(cmd, registry, provider !== null)];
 
   let probe = false;
   const breaker = {
     admit: async () => {
-      const admission = await BreakerClient.admit(env, "llm", waitUntil);
+      const admission = await BreakerClient.admit(env, cmd.tenant, PLANNER_BREAKER, waitUntil);
       probe = admission.allow && admission.probe;
       return admission.allow;
     },
-    report: (ok: boolean) => waitUntil(BreakerClient.report(env, "llm", ok, probe)),
+    report: (ok: boolean) => waitUntil(BreakerClient.report(env, cmd.tenant, PLANNER_BREAKER, ok, probe)),
   };
   try {
     const { plan, calls } = await planWithLlm(cmd.prompt, provider, registry, breaker);
@@ -89,7 +106,7 @@ export async function planRun(
     return [
       ...calls,
       { type: "plan.fallback", data: { from: "llm", to: "rules", reason: err.reason, detail: err.detail } },
-      rulesPlan(cmd, registry),
+      rulesPlan(cmd, registry, true),
     ];
   }
 }

@@ -1,6 +1,9 @@
-import { advance, type DecideContext, onResult, onStart } from "./decide";
+import { onResult, onStart } from "./attempts";
+import type { DecideContext } from "./context";
+import { advance } from "./decide";
 import type { EventDraft, RunEvent } from "./events";
 import { apply, type RunState } from "./state";
+import { transitionOf } from "./tasks";
 
 /** Guards the fixpoint loop against a decision bug that never settles. */
 const MAX_ADVANCE_ROUNDS = 1000;
@@ -17,28 +20,39 @@ export function transition(
 ): RunEvent[] {
   const at = new Date(ctx.now).toISOString();
   const events: RunEvent[] = [];
-  const push = (drafts: EventDraft[]) => {
+  const push = (drafts: EventDraft[]): RunEvent[] => {
+    const added: RunEvent[] = [];
     for (const d of drafts) {
       const event: RunEvent = { seq: state.seq + 1, at, ...d };
       apply(state, event);
       events.push(event);
+      added.push(event);
     }
+    return added;
   };
-  push(first(state, ctx));
+  runInline(push(first(state, ctx)), state, ctx, push);
   for (let round = 0; round < MAX_ADVANCE_ROUNDS; round++) {
     const more = advance(state, ctx);
     if (more.length === 0) return events;
-    push(more);
-    // Pure tools dispatched inline run right here: started and finished in the same commit.
-    for (const d of more) {
-      if (d.type !== "step.dispatched" || d.data?.inline !== true) continue;
-      const step = d.step_number as number;
-      const attempt = d.attempt as number;
-      const start = onStart(state, step, attempt, ctx);
-      push(start.drafts);
-      const outcome = start.grant && ctx.runInline?.(start.grant);
-      if (outcome) push(onResult(state, step, attempt, outcome, ctx));
-    }
+    runInline(push(more), state, ctx, push);
   }
   throw new Error(`run ${state.runId} did not settle after ${MAX_ADVANCE_ROUNDS} rounds`);
+}
+
+/** Attempts dispatched inline (pure tools) start and finish right here, in the same commit. */
+function runInline(
+  added: RunEvent[],
+  state: RunState,
+  ctx: DecideContext,
+  push: (d: EventDraft[]) => RunEvent[],
+): void {
+  for (const e of added) {
+    if (e.data?.inline !== true) continue;
+    const moved = transitionOf(e);
+    if (moved?.transition !== "dispatched" || e.attempt === undefined) continue;
+    const start = onStart(state, moved.ref, e.attempt, ctx);
+    push(start.drafts);
+    const outcome = start.grant && ctx.runInline?.(start.grant);
+    if (outcome) push(onResult(state, moved.ref, e.attempt, outcome, ctx));
+  }
 }

@@ -1,20 +1,42 @@
+import type { AgentCall } from "../contracts/agent";
+import type { Compensation } from "../contracts/recovery";
 import type { ExecutionLogEntry, Run, StepStatus } from "../contracts/run";
 import type { Phase, RunState, StepState } from "./state";
+import type { Task } from "./tasks";
 
 const STATUS: Record<Phase, StepStatus> = {
-  waiting: "pending",
+  pending: "pending",
   queued: "pending",
   running: "running",
   backoff: "running",
+  waiting: "waiting",
   succeeded: "succeeded",
   failed: "failed",
   skipped: "skipped",
   cancelled: "cancelled",
 };
 
+const duration = (t: { startedAt: string | null; completedAt: string | null }) =>
+  t.startedAt && t.completedAt ? Date.parse(t.completedAt) - Date.parse(t.startedAt) : null;
+
+function call(c: Task & { turn: number }): AgentCall {
+  const status = c.phase === "queued" ? "pending" : c.phase === "backoff" ? "running" : c.phase;
+  return {
+    call: c.ref.index,
+    turn: c.turn,
+    tool_name: c.tool,
+    tool_input: c.input,
+    status: status === "skipped" || status === "cancelled" ? "failed" : status,
+    output: c.phase === "succeeded" ? c.output : null,
+    error: c.phase === "cancelled" ? (c.error ?? "cancelled") : c.error,
+    attempts: c.attempt,
+    started_at: c.startedAt,
+    completed_at: c.completedAt,
+  };
+}
+
 function entry(s: StepState): ExecutionLogEntry {
   const status = STATUS[s.phase];
-  const duration = s.startedAt && s.completedAt ? Date.parse(s.completedAt) - Date.parse(s.startedAt) : null;
   return {
     step_number: s.step.step_number,
     tool_name: s.step.tool_name,
@@ -26,25 +48,70 @@ function entry(s: StepState): ExecutionLogEntry {
     attempts: s.attempt,
     started_at: s.startedAt,
     completed_at: s.completedAt,
-    duration_ms: duration,
+    duration_ms: duration(s),
+    ...(s.phase === "waiting" && s.waiting ? { waiting: s.waiting } : {}),
+    ...(s.agent ? { calls: s.agent.calls.map(call) } : {}),
   };
+}
+
+function compensation(state: RunState): Compensation | null {
+  if (!state.compensation) return null;
+  const steps: Compensation["steps"] = [];
+  for (const s of state.steps.values()) {
+    if (s.compensationSkipped !== null) {
+      steps.push({
+        step_number: s.step.step_number,
+        tool_name: s.step.tool_name,
+        tool_input: {},
+        status: "skipped",
+        output: null,
+        error: s.compensationSkipped,
+        attempts: 0,
+      });
+    }
+  }
+  for (const n of state.compensation.order) {
+    const t = state.steps.get(n)?.compensation;
+    if (!t) continue;
+    const status = t.phase === "queued" ? "pending" : t.phase === "backoff" ? "running" : t.phase;
+    steps.push({
+      step_number: n,
+      tool_name: t.tool,
+      tool_input: t.input,
+      status: status === "cancelled" ? "failed" : status,
+      output: t.phase === "succeeded" ? t.output : null,
+      error: t.error,
+      attempts: t.attempt,
+    });
+  }
+  // In the order they are undone: the state's order first, skipped steps where they would have been.
+  const rank = new Map(
+    [...state.steps.values()]
+      .filter((s) => s.completedSeq !== null)
+      .sort((a, b) => (b.completedSeq as number) - (a.completedSeq as number))
+      .map((s, i) => [s.step.step_number, i]),
+  );
+  steps.sort((a, b) => (rank.get(a.step_number) ?? 0) - (rank.get(b.step_number) ?? 0));
+  return { status: state.compensation.status, steps };
 }
 
 /** The wire shape of a run (API.md "Run object"). */
 export function toRun(state: RunState): Run {
+  const execution_log = [...state.steps.values()].map(entry);
   return {
     run_id: state.runId,
     prompt: state.prompt,
     status: state.status,
     plan: state.plan,
-    execution_log: [...state.steps.values()].map(entry),
+    execution_log,
     result: state.status === "completed" ? state.result : null,
     error: state.error,
     created_at: state.createdAt,
     started_at: state.startedAt,
     completed_at: state.completedAt,
-    waiting_for: [],
-    compensation: null,
-    rerun_of: null,
+    waiting_for: execution_log.flatMap((e) => (e.waiting ? [{ step_number: e.step_number, ...e.waiting }] : [])),
+    compensation: compensation(state),
+    rerun_of: state.rerunOf,
+    options: state.options,
   };
 }

@@ -1,9 +1,18 @@
 import { and, asc, eq, gt } from "drizzle-orm";
 import type { Json } from "../contracts/common";
 import type { Plan } from "../contracts/plan";
-import type { ExecutionLogEntry, Run, RunEvent, RunStatus, StepStatus } from "../contracts/run";
+import type { Compensation } from "../contracts/recovery";
+import {
+  type ExecutionLogEntry,
+  type Run,
+  type RunEvent,
+  type RunOptions,
+  type RunStatus,
+  runOptionsSchema,
+  type StepStatus,
+} from "../contracts/run";
 import type { Database } from "./db";
-import { runEvents, runSteps, runs } from "./schema";
+import { runEvents, runLogs, runSteps, runs } from "./schema";
 
 /** The archived row of a finished run of this tenant, or null (unknown, another tenant's, or not archived yet). */
 async function archivedRow(db: Database, tenant: string, runId: string) {
@@ -53,8 +62,10 @@ export async function readArchivedRun(db: Database, tenant: string, runId: strin
     started_at: row.startedAt,
     completed_at: row.completedAt,
     waiting_for: [],
-    compensation: null,
-    rerun_of: null,
+    compensation: (row.compensation ?? null) as Compensation | null,
+    rerun_of: row.rerunOf ? { run_id: row.rerunOf, from_step: row.rerunFromStep } : null,
+    // Runs archived before v1.1 did not keep their options: the defaults they ran with, mostly.
+    options: (row.options ?? runOptionsSchema.parse({})) as RunOptions,
   };
 }
 
@@ -67,6 +78,19 @@ export async function readArchivedEvents(
   limit: number,
 ): Promise<RunEvent[] | null> {
   if (!(await archivedRow(db, tenant, runId))) return null;
+  const pages = await db
+    .select({ events: runLogs.events })
+    .from(runLogs)
+    .where(and(eq(runLogs.runId, runId), eq(runLogs.tenant, tenant), gt(runLogs.lastSeq, after)))
+    .orderBy(asc(runLogs.page))
+    .all();
+  if (pages.length > 0) {
+    return pages
+      .flatMap((p) => p.events as RunEvent[])
+      .filter((e) => e.seq > after)
+      .slice(0, limit);
+  }
+  // Runs archived before v1.1 keep one row per event.
   const rows = await db
     .select()
     .from(runEvents)

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { RunSnapshot } from "../run/snapshot";
 import { chunk, type Database, MAX_BOUND_PARAMETERS } from "./db";
-import { runEvents, runSteps, runs } from "./schema";
+import { runLogs, runSteps, runs } from "./schema";
 
 type Statement = BatchItem<"sqlite">;
 
@@ -32,6 +32,10 @@ export function syncStatements(db: Database, snap: RunSnapshot): Statement[] {
     durationMs: durationOf(run.created_at, run.completed_at),
     seq,
     archived: snap.finished && snap.events !== null,
+    rerunOf: run.rerun_of?.run_id ?? null,
+    rerunFromStep: run.rerun_of?.from_step ?? null,
+    compensation: run.compensation,
+    options: run.options,
   };
   const { runId: _id, tenant: _t, createdAt: _c, ...updatable } = row;
   const statements: Statement[] = [
@@ -79,19 +83,44 @@ export function syncStatements(db: Database, snap: RunSnapshot): Statement[] {
     );
   }
 
-  const events = (snap.events ?? []).map((e) => ({
-    runId: run.run_id,
-    seq: e.seq,
-    type: e.type,
-    at: e.at,
-    stepNumber: e.step_number ?? null,
-    attempt: e.attempt ?? null,
-    data: e.data ?? null,
-  }));
-  for (const part of chunk(events, Math.floor(MAX_BOUND_PARAMETERS / 7))) {
-    statements.push(db.insert(runEvents).values(part).onConflictDoNothing());
+  let page = 0;
+  for (const events of logPages(snap.events ?? [])) {
+    const lastSeq = events.at(-1)?.seq ?? 0;
+    statements.push(
+      db
+        .insert(runLogs)
+        .values({ runId: run.run_id, page, tenant, lastSeq, events })
+        .onConflictDoUpdate({
+          target: [runLogs.runId, runLogs.page],
+          set: { events: sql`excluded.events`, lastSeq: sql`excluded.last_seq` },
+          setWhere: sql`excluded.last_seq >= ${runLogs.lastSeq}`,
+        }),
+    );
+    page++;
   }
   return statements;
+}
+
+/** A page of a run's archived log stays well under D1's 2 MB value limit. */
+export const MAX_LOG_PAGE_CHARS = 512 * 1024;
+
+/** Splits a log into pages of at most `MAX_LOG_PAGE_CHARS` of JSON (one page for nearly every run). */
+export function logPages<E>(events: readonly E[]): E[][] {
+  const pages: E[][] = [];
+  let current: E[] = [];
+  let size = 2;
+  for (const e of events) {
+    const n = JSON.stringify(e).length + 1;
+    if (current.length > 0 && size + n > MAX_LOG_PAGE_CHARS) {
+      pages.push(current);
+      current = [];
+      size = 2;
+    }
+    current.push(e);
+    size += n;
+  }
+  if (current.length > 0) pages.push(current);
+  return pages;
 }
 
 /** Most statements sent in one D1 batch (one round trip, one transaction). */

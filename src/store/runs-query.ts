@@ -1,8 +1,8 @@
-import { and, desc, eq, gte, lt, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Json } from "../contracts/common";
 import type { ListRunsQuery, RunSummary } from "../contracts/history";
 import type { RunStatus } from "../contracts/run";
-import type { Database } from "./db";
+import { chunk, type Database, MAX_BOUND_PARAMETERS } from "./db";
 import { type RunRow, runSteps, runs } from "./schema";
 
 interface Cursor {
@@ -16,16 +16,23 @@ export const encodeCursor = (row: Pick<RunRow, "createdAt" | "runId">): string =
     .replaceAll("/", "_")
     .replaceAll("=", "");
 
-/** The position a cursor names, or null for a cursor this API did not make. */
+/**
+ * The position a cursor names, or null for anything this API did not make: undecodable base64,
+ * text that is not JSON, and JSON that is not an object with string `c` and `r` (`null`, a number,
+ * an array…) alike.
+ */
 export function decodeCursor(cursor: string): Cursor | null {
+  let json: unknown;
   try {
-    const json = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/"))) as Partial<Cursor>;
-    return typeof json.c === "string" && typeof json.r === "string" ? { c: json.c, r: json.r } : null;
+    json = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
   } catch (err) {
     if (err instanceof SyntaxError || (err instanceof DOMException && err.name === "InvalidCharacterError"))
       return null;
     throw err;
   }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return null;
+  const { c, r } = json as Partial<Record<keyof Cursor, unknown>>;
+  return typeof c === "string" && typeof r === "string" && c.length <= 64 && r.length <= 64 ? { c, r } : null;
 }
 
 const toSummary = (r: RunRow): RunSummary => ({
@@ -39,8 +46,10 @@ const toSummary = (r: RunRow): RunSummary => ({
   created_at: r.createdAt,
   completed_at: r.completedAt,
   duration_ms: r.durationMs,
-  rerun_of: null,
-  compensation: null,
+  rerun_of: r.rerunOf ? { run_id: r.rerunOf, from_step: r.rerunFromStep } : null,
+  compensation: r.compensation
+    ? { status: (r.compensation as { status: "running" | "completed" | "failed" }).status }
+    : null,
 });
 
 /** The WHERE clause of a listing; exported for the query-plan test. */
@@ -50,6 +59,7 @@ export function listFilter(tenant: string, q: ListRunsQuery, after: Cursor | nul
   if (q.since) conditions.push(gte(runs.createdAt, q.since));
   if (q.until) conditions.push(lt(runs.createdAt, q.until));
   if (q.q) conditions.push(sql`instr(lower(${runs.prompt}), lower(${q.q})) > 0`);
+  if (q.rerun_of) conditions.push(eq(runs.rerunOf, q.rerun_of));
   if (q.tool) {
     conditions.push(
       sql`exists (select 1 from ${runSteps} where ${runSteps.runId} = ${runs.runId} and ${runSteps.toolName} = ${q.tool})`,
@@ -61,28 +71,41 @@ export function listFilter(tenant: string, q: ListRunsQuery, after: Cursor | nul
   return and(...conditions) as SQL;
 }
 
-export function listRunsStatement(db: Database, tenant: string, q: ListRunsQuery, after: Cursor | null) {
+export function listRunsStatement(db: Database, tenant: string, q: ListRunsQuery, after: Cursor | null, count: number) {
   return db
     .select()
     .from(runs)
     .where(listFilter(tenant, q, after))
     .orderBy(desc(runs.createdAt), desc(runs.runId))
-    .limit(q.limit + 1)
+    .limit(count)
     .offset(q.offset ?? 0);
 }
 
 /**
- * Newest first, keyset-paginated on (created_at, run_id): a cursor walk sees every run once,
- * however many runs are created meanwhile (they sort before the cursor).
+ * Up to `count` archived runs from `q.offset`, newest first, keyset-paginated on
+ * (created_at, run_id): a cursor walk sees every run once, however many runs are created
+ * meanwhile (they sort before the cursor).
  */
 export async function listRuns(
   db: Database,
   tenant: string,
   q: ListRunsQuery,
   after: Cursor | null,
-): Promise<{ runs: RunSummary[]; next: string | null }> {
-  const rows = await listRunsStatement(db, tenant, q, after).all();
-  const page = rows.slice(0, q.limit);
-  const last = page[page.length - 1];
-  return { runs: page.map(toSummary), next: rows.length > q.limit && last ? encodeCursor(last) : null };
+  count: number,
+): Promise<RunSummary[]> {
+  return (await listRunsStatement(db, tenant, q, after, count).all()).map(toSummary);
+}
+
+/** Which of these runs of the tenant D1 already holds (a listing's overlap with the gate's rows). */
+export async function archivedAmong(db: Database, tenant: string, runIds: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const part of chunk(runIds, MAX_BOUND_PARAMETERS - 10)) {
+    const rows = await db
+      .select({ runId: runs.runId })
+      .from(runs)
+      .where(and(eq(runs.tenant, tenant), inArray(runs.runId, part)))
+      .all();
+    for (const r of rows) found.add(r.runId);
+  }
+  return found;
 }

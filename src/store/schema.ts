@@ -76,9 +76,17 @@ export const runs = sqliteTable(
     seq: integer("seq").notNull(),
     /** True once the full archive (steps and events of a finished run) is written. */
     archived: integer("archived", { mode: "boolean" }).notNull().default(false),
+    /** v1.1: the run this one reruns, and the step it reran from. */
+    rerunOf: text("rerun_of"),
+    rerunFromStep: integer("rerun_from_step"),
+    /** v1.1: the compensation (saga) that ran, as the Run shows it. */
+    compensation: text("compensation", { mode: "json" }),
+    /** v1.1: the options the run executed with. */
+    options: text("options", { mode: "json" }),
   },
   (t) => [
     index("runs_tenant_created_idx").on(t.tenant, t.createdAt, t.runId),
+    index("runs_tenant_rerun_of_idx").on(t.tenant, t.rerunOf, t.createdAt),
     index("runs_tenant_status_created_idx").on(t.tenant, t.status, t.createdAt, t.runId),
     index("runs_tenant_completed_idx").on(t.tenant, t.completedAt),
   ],
@@ -109,7 +117,24 @@ export const runSteps = sqliteTable(
   ],
 );
 
-/** The event log of a finished run, archived so reads keep working after retention. */
+/**
+ * The event log of a finished run as one row (a JSON array), so archiving a run writes one row
+ * rather than one per event; a log too large for one D1 value is split over pages 0, 1, ….
+ */
+export const runLogs = sqliteTable(
+  "run_logs",
+  {
+    runId: text("run_id").notNull(),
+    page: integer("page").notNull(),
+    tenant: text("tenant").notNull(),
+    /** Sequence number of the last event the page holds. */
+    lastSeq: integer("last_seq").notNull(),
+    events: text("events", { mode: "json" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.page] })],
+);
+
+/** The event log of a finished run, one row per event: how runs archived before v1.1 are stored (read only). */
 export const runEvents = sqliteTable(
   "run_events",
   {

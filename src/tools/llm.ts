@@ -16,6 +16,7 @@ export const llmTool = defineTool({
     .strict(),
   effects: { resource: null, mode: "none" },
   retry: DEFAULT_RETRY,
+  needsLlm: true,
   execute: async ({ prompt, max_tokens }, { env }) => {
     const provider = llmProvider(env);
     if (!provider)

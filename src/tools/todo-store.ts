@@ -13,6 +13,7 @@ const inputSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("list") }).strict(),
   z.object({ action: z.literal("get"), todo_id: todoId }).strict(),
   z.object({ action: z.literal("complete"), todo_id: todoId }).strict(),
+  z.object({ action: z.literal("reopen"), todo_id: todoId }).strict(),
   z.object({ action: z.literal("delete"), todo_id: todoId }).strict(),
 ]);
 type Input = z.infer<typeof inputSchema>;
@@ -127,6 +128,19 @@ async function run(input: Input, ctx: ToolContext): Promise<Json> {
           .where(and(eq(todos.tenant, tenant), eq(todos.id, row.id))),
       );
     }
+    case "reopen": {
+      const row = await findTodo(db, tenant, input.todo_id);
+      const open = { ...row, completed: false, completedAt: null };
+      return once(
+        db,
+        ctx,
+        { todo: toTodo(open) },
+        db
+          .update(todos)
+          .set({ completed: false, completedAt: null })
+          .where(and(eq(todos.tenant, tenant), eq(todos.id, row.id))),
+      );
+    }
     case "delete": {
       const row = await findTodo(db, tenant, input.todo_id);
       return once(
@@ -139,14 +153,28 @@ async function run(input: Input, ctx: ToolContext): Promise<Json> {
   }
 }
 
+/** The todo an add or complete produced, from its recorded output. */
+const todoIdOf = (output: Json): string | null => {
+  const todo = output !== null && typeof output === "object" && !Array.isArray(output) ? output.todo : null;
+  const id = todo !== null && typeof todo === "object" && !Array.isArray(todo) ? todo?.id : null;
+  return typeof id === "string" ? id : null;
+};
+
 export const todoStoreTool = defineTool({
   name: "todo_store",
   description:
-    "A persistent todo list per tenant: add (text), list, get / complete / delete (todo_id). " +
-    "Re-running the same step never repeats its effect.",
+    "A persistent todo list per tenant: add (text), list, get / complete / reopen / delete (todo_id). " +
+    "Re-running the same step never repeats its effect. Undone in a saga: add → delete, complete → reopen.",
   inputSchema,
   effects: { resource: "todos", mode: "write" },
   modeFor: (input) => (input.action === "list" || input.action === "get" ? "read" : "write"),
   retry: DEFAULT_RETRY,
   execute: run,
+  compensate: (input, output) => {
+    const id = todoIdOf(output);
+    if (id === null) return null;
+    if (input.action === "add") return { tool_name: "todo_store", tool_input: { action: "delete", todo_id: id } };
+    if (input.action === "complete") return { tool_name: "todo_store", tool_input: { action: "reopen", todo_id: id } };
+    return null;
+  },
 });

@@ -1,20 +1,35 @@
 import type { z } from "zod";
 import type { Json } from "../contracts/common";
+import type { CompensateSpec } from "../contracts/recovery";
 import type { RetryPolicy, ToolEffects } from "../contracts/tool";
 import type { Env } from "../env";
+import type { FailureInfo } from "./errors";
 
 /** What a tool gets besides its input. */
 export interface ToolContext {
   /** Aborted when the attempt's timeout passes; long-running tools must honour it. */
   signal: AbortSignal;
-  /** `run_id:step_number` — the same for every attempt and redelivery of a step. */
+  /**
+   * The same for every attempt and redelivery of one piece of work: `run_id:step_number` for a
+   * step, `run_id:step_number:compensate` for its compensation, `run_id:step_number:<call>` for an
+   * agent's tool call. A tool with side effects must act once per key.
+   */
   idempotencyKey: string;
   tenant: string;
   runId: string;
   stepNumber: number;
   attempt: number;
   env: Env;
+  /** Text the tool is producing now (an LLM streaming its answer), for live watchers; best effort. */
+  onDelta?: (text: string) => void;
 }
+
+/**
+ * Work the run's coordinator carries out itself instead of a tool call: a durable timer, a
+ * human decision, an external signal (no consumer, isolate or socket held while waiting), or an
+ * agent's loop of model turns and tool calls.
+ */
+export type ControlKind = "timer" | "approval" | "signal" | "agent";
 
 export interface Tool<S extends z.ZodType = z.ZodType> {
   name: string;
@@ -32,6 +47,23 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
    * (`INLINE_PURE_TOOLS`); the outcome is recorded the same way.
    */
   executeInline?(input: z.infer<S>): Json;
+  /** Set for the tools the coordinator carries out itself (`execute` is never called for them). */
+  control?: ControlKind;
+  /** Whether the tool needs the LLM provider (a plan using it is refused without one). */
+  needsLlm?: boolean;
+  /**
+   * How to undo one successful call, for runs that compensate (saga): the step to run, or null
+   * when this call needs no undoing. Pure: a function of the call's input and output.
+   */
+  compensate?(input: z.infer<S>, output: Json): CompensateSpec | null;
+  /**
+   * Checks that the schema cannot express, made when a plan is validated (a time in the future,
+   * names of other tools): problems as `{ path, message }`, path within `tool_input`.
+   */
+  check?(
+    input: z.infer<S>,
+    ctx: { now: number; tools: ReadonlyMap<string, Tool> },
+  ): { path: string; message: string }[];
 }
 
 /** Retry policy for tools that do not declare their own. */
@@ -44,3 +76,16 @@ export const DEFAULT_RETRY: RetryPolicy = {
 
 /** Declares a tool with its input type inferred from its schema. */
 export const defineTool = <S extends z.ZodType>(tool: Tool<S>): Tool<S> => tool;
+
+/** What the coordinator gives a consumer (or runs inline) for one attempt of one task. */
+export interface AttemptGrant {
+  tool_name: string;
+  input: Record<string, Json>;
+  timeout_ms: number;
+  idempotency_key: string;
+  trace_id: string | null;
+  /** For an agent's model turn: what the model needs (goal, tools, transcript, budgets). */
+  turn?: Json;
+}
+
+export type AttemptOutcome = { ok: true; output: Json } | { ok: false; error: FailureInfo };

@@ -163,7 +163,22 @@ describe("API: catalog, health and OpenAPI", () => {
     const res = await api("/api/v1/tools");
     expect(res.status).toBe(200);
     const tools = (await res.json()) as { name: string; input_schema: { type?: string; properties?: object } }[];
-    expect(tools.map((t) => t.name).sort()).toEqual(["calculator", "http_get", "llm", "sleep", "text", "todo_store"]);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      "agent",
+      "approval",
+      "calculator",
+      "http_get",
+      "llm",
+      "signal",
+      "sleep",
+      "text",
+      "todo_store",
+      "wait",
+    ]);
+    // MCP tool schemas and OpenAI function parameters need an object at the top.
+    for (const tool of tools) expect(tool.input_schema.type, tool.name).toBe("object");
+    const todo = tools.find((t) => t.name === "todo_store")?.input_schema as { oneOf?: { properties: { action: { const: string } } }[] };
+    expect(todo.oneOf?.map((o) => o.properties.action.const)).toEqual(["add", "list", "get", "complete", "reopen", "delete"]);
     const calculator = tools.find((t) => t.name === "calculator");
     expect(calculator?.input_schema).toMatchObject({
       type: "object",
@@ -188,6 +203,8 @@ describe("API: catalog, health and OpenAPI", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/api/v1/admin/api-keys",
       "/api/v1/admin/api-keys/{key_id}",
+      "/api/v1/approvals",
+      "/api/v1/callbacks/{token}",
       "/api/v1/health",
       "/api/v1/metrics",
       "/api/v1/runs",
@@ -195,8 +212,21 @@ describe("API: catalog, health and OpenAPI", () => {
       "/api/v1/runs/{run_id}/cancel",
       "/api/v1/runs/{run_id}/events",
       "/api/v1/runs/{run_id}/live",
+      "/api/v1/runs/{run_id}/rerun",
+      "/api/v1/runs/{run_id}/signals/{name}",
+      "/api/v1/runs/{run_id}/steps/{step_number}/approve",
+      "/api/v1/runs/{run_id}/steps/{step_number}/reject",
       "/api/v1/tools",
     ]);
     expect(Object.keys(doc.paths["/api/v1/runs"] ?? {}).sort()).toEqual(["get", "post"]);
+    // Every route but health and callbacks declares its key; the document says so.
+    type Op = { security?: unknown[]; responses: Record<string, unknown> };
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const open = path === "/api/v1/health" || path.startsWith("/api/v1/callbacks/");
+        expect(op.security === undefined, `${method} ${path}`).toBe(open);
+        if (!open) expect(Object.keys(op.responses), `${method} ${path}`).toContain("401");
+      }
+    }
   });
 });

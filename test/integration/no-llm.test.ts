@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createRun, getEvents, waitForRun } from "../helpers/api";
+import { api, createRun, getEvents, waitForRun } from "../helpers/api";
 
 // The default test config has no LLM provider (as `npm run dev` has none).
 describe("without an LLM provider", () => {
@@ -20,19 +20,17 @@ describe("without an LLM provider", () => {
     );
   });
 
-  it("the llm tool fails without retry", async () => {
-    const run = await waitForRun(
-      (
-        await createRun({
-          prompt: "x",
-          plan: { steps: [{ step_number: 1, tool_name: "llm", tool_input: { prompt: "hi" } }] },
-        })
-      ).run_id,
-    );
-    expect(run.execution_log[0]).toMatchObject({
-      status: "failed",
-      attempts: 1,
-      error: "No LLM provider is configured (LLM_BASE_URL and LLM_MODEL, or AI)",
+  it.each(["llm", "agent"])("refuses a plan with an %s step at validation (422 naming the missing provider)", async (tool) => {
+    const input = tool === "llm" ? { prompt: "hi" } : { goal: "add two numbers" };
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      json: { prompt: "x", plan: { steps: [{ step_number: 1, tool_name: tool, tool_input: input }] } },
     });
+    expect(res.status).toBe(422);
+    const problem = (await res.json()) as { detail: string; errors: { path: string; message: string }[] };
+    expect(problem.detail).toContain("no LLM provider is configured");
+    expect(problem.errors).toEqual([
+      { path: "plan.steps[0].tool_name", message: `${tool} needs an LLM provider: no LLM provider is configured` },
+    ]);
   });
 });

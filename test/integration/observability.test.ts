@@ -29,7 +29,7 @@ async function logged(match: (r: Record<string, unknown>) => boolean, timeoutMs 
 }
 
 describe("structured logs", () => {
-  it("follow a run end to end under the caller's trace id, through the queue, a retry and a failure", async () => {
+  it("follow a run end to end under the caller's trace id and request id, through the queue, a retry and a failure", async () => {
     const traceId = "0af7651916cd43dd8448eb211c80319c";
     let hung = false;
     setFaultInjector({
@@ -49,7 +49,9 @@ describe("structured logs", () => {
         options: { step_timeout_ms: 300 },
         plan: {
           steps: [
-            { step_number: 1, tool_name: "calculator", tool_input: { expression: "2 + 2" } },
+            // Through the queue whatever the placement; it hangs once, past its timeout, and is retried.
+            { step_number: 1, tool_name: "sleep", tool_input: { ms: 1 } },
+            // Inline by default: its attempt gets the same line as a queued one.
             { step_number: 2, tool_name: "calculator", tool_input: { expression: "1 / 0" }, depends_on: [1] },
           ],
         },
@@ -68,6 +70,8 @@ describe("structured logs", () => {
     expect(ofRun.length).toBeGreaterThanOrEqual(8);
     for (const r of ofRun) {
       expect(r.trace_id, JSON.stringify(r)).toBe(traceId);
+      // Lines written by the coordinator carry the request that created the run.
+      if (typeof r.msg === "string" && r.msg.startsWith("run.")) expect(r.request_id, JSON.stringify(r)).toBe("req-logs-1");
       expect(r.tenant).toBe("t-logs");
       expect(typeof r.at).toBe("string");
       expect(["debug", "info", "warn", "error"]).toContain(r.level);
@@ -85,7 +89,7 @@ describe("structured logs", () => {
       ]),
     );
     const retry = ofRun.find((r) => r.msg === "step.retry_scheduled");
-    expect(retry).toMatchObject({ step_number: 1, attempt: 1, tool: "calculator", reason: "timeout" });
+    expect(retry).toMatchObject({ step_number: 1, attempt: 1, tool: "sleep", reason: "timeout" });
     const failed = ofRun.find((r) => r.msg === "step attempt failed" && r.step_number === 2);
     expect(failed).toMatchObject({
       attempt: 1,
@@ -102,6 +106,7 @@ describe("structured logs", () => {
       status: 201,
       tenant: "t-logs",
       trace_id: traceId,
+      run_id,
     });
 
     // No line anywhere carries a key.

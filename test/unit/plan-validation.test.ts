@@ -6,7 +6,7 @@ import { PlanValidationError, validatePlan } from "../../src/plan/validate";
 import { ToolError } from "../../src/tools/errors";
 import { defaultRegistry } from "../../src/tools/registry";
 
-const opts = { planId: "p1", planner: "explicit" as const, finalGoal: "goal", pathPrefix: "plan" };
+const opts = { planId: "p1", planner: "explicit" as const, finalGoal: "goal", pathPrefix: "plan", llm: false };
 const validate = (steps: StepInput[]) => validatePlan({ steps }, defaultRegistry, opts);
 const calc = (step_number: number, expression: string, depends_on?: number[]): StepInput => ({
   step_number,

@@ -200,3 +200,224 @@ describe("rules planner: what it does not understand", () => {
     unparseable(`calculate ${"(".repeat(600)}`);
   });
 });
+
+describe("rules planner: waiting (timers, approvals, signals)", () => {
+  const wait = (tool_input: Record<string, unknown>) => ({ tool_name: "wait", tool_input });
+  const sleep = (ms: number) => ({ tool_name: "sleep", tool_input: { ms } });
+  const approval = (message: string) => ({ tool_name: "approval", tool_input: { message } });
+  const signal = (name: string) => ({ tool_name: "signal", tool_input: { name } });
+  const HOUR = 3_600_000;
+  const DAY = 24 * HOUR;
+
+  it.each([
+    ["wait 2 hours", 2 * HOUR],
+    ["wait 3 days", 3 * DAY],
+    ["wait for 3 days", 3 * DAY],
+    ["Wait 2 Hours.", 2 * HOUR],
+    ["please wait 5 minutes", 300_000],
+    ["wait 90 seconds", 90_000],
+    ["wait 1 week", 7 * DAY],
+    ["wait 2 weeks", 14 * DAY],
+    ["wait an hour", HOUR],
+    ["wait a day", DAY],
+    ["wait one week", 7 * DAY],
+    ["wait 1.5 hours", 1.5 * HOUR],
+    ["wait 0.1 hours", 360_000],
+    ["wait 90s", 90_000],
+    ["wait 2h", 2 * HOUR],
+    ["wait 3d", 3 * DAY],
+    ["wait 365 days", 365 * DAY],
+    ["wait 52 weeks", 364 * DAY],
+    ["wait 61000 ms", 61_000],
+    ["wait 31536000000 ms", 31_536_000_000],
+  ])("%s → wait %i ms", (prompt, ms) => {
+    expect(only(prompt)).toMatchObject(wait({ ms }));
+  });
+
+  it.each([
+    ["2 ms", 2],
+    ["2 millisecond", 2],
+    ["2 milliseconds", 2],
+    ["2 msec", 2],
+    ["2 s", 2_000],
+    ["2 sec", 2_000],
+    ["2 secs", 2_000],
+    ["1 second", 1_000],
+    ["2 seconds", 2_000],
+    ["2 m", 120_000],
+    ["2 min", 120_000],
+    ["2 mins", 120_000],
+    ["1 minute", 60_000],
+    ["2 minutes", 120_000],
+    ["2 h", 2 * HOUR],
+    ["2 hr", 2 * HOUR],
+    ["2 hrs", 2 * HOUR],
+    ["1 hour", HOUR],
+    ["2 hours", 2 * HOUR],
+    ["2 d", 2 * DAY],
+    ["1 day", DAY],
+    ["2 days", 2 * DAY],
+    ["2 w", 14 * DAY],
+    ["2 wk", 14 * DAY],
+    ["1 week", 7 * DAY],
+    ["2 weeks", 14 * DAY],
+  ])("understands the unit in 'wait %s' (%i ms)", (duration, ms) => {
+    expect(only(`wait ${duration}`)).toMatchObject(ms <= 60_000 ? sleep(ms) : wait({ ms }));
+  });
+
+  it("keeps short waits the sleep tool: 60 s is a sleep, 61 s a durable wait", () => {
+    expect(only("wait 60 seconds")).toMatchObject(sleep(60_000));
+    expect(only("wait 60000 ms")).toMatchObject(sleep(60_000));
+    expect(only("wait a minute")).toMatchObject(sleep(60_000));
+    expect(only("wait 1 minute")).toMatchObject(sleep(60_000));
+    expect(only("wait 61 seconds")).toMatchObject(wait({ ms: 61_000 }));
+    expect(only("wait 60001 ms")).toMatchObject(wait({ ms: 60_001 }));
+    expect(only("wait 2 seconds")).toMatchObject(sleep(2_000));
+    expect(only("wait for 2 seconds")).toMatchObject(sleep(2_000));
+    expect(only("sleep 500 ms")).toMatchObject(sleep(500));
+    expect(only("sleep 500ms")).toMatchObject(sleep(500));
+    expect(only("sleep 0 ms")).toMatchObject(sleep(0));
+    expect(only("sleep 1 minute")).toMatchObject(sleep(60_000));
+  });
+
+  it.each([
+    ["wait until 2027-01-04T09:00:00Z", "2027-01-04T09:00:00.000Z"],
+    ["Wait until 2027-01-04T09:00:00Z.", "2027-01-04T09:00:00.000Z"],
+    ["wait until 2027-01-04T09:00Z", "2027-01-04T09:00:00.000Z"],
+    ["wait until 2027-01-04t09:00:00z", "2027-01-04T09:00:00.000Z"],
+    ["wait until 2027-01-04T09:00:00.250Z", "2027-01-04T09:00:00.250Z"],
+    ["wait until 2027-01-04T10:00:00+01:00", "2027-01-04T09:00:00.000Z"],
+    ["wait until 2027-01-04T04:30:00-0430", "2027-01-04T09:00:00.000Z"],
+    ["wait until 2027-01-04T09:00:00", "2027-01-04T09:00:00.000Z"],
+    ["wait until 2027-01-04", "2027-01-04T00:00:00.000Z"],
+    ["wait until 2020-01-01T00:00:00Z", "2020-01-01T00:00:00.000Z"],
+    ["wait until 2028-02-29T12:00:00Z", "2028-02-29T12:00:00.000Z"],
+  ])("%s → wait until %s (as written, past or future)", (prompt, until) => {
+    expect(only(prompt)).toMatchObject(wait({ until }));
+  });
+
+  it.each([
+    ["ask for approval to deploy", "deploy"],
+    ["Ask for approval to Deploy v2 to Production.", "Deploy v2 to Production"],
+    ["ask for approval for the release", "the release"],
+    ["get approval for the Q3 budget", "the Q3 budget"],
+    ["get approval to ship it", "ship it"],
+    ["please get approval for launch!", "launch"],
+    ["ask for approval: Ship it now", "Ship it now"],
+    ["ask for approval to 'push to prod'", "push to prod"],
+    ["ask for approval to deploy and notify customers", "deploy and notify customers"],
+    ["ask for approval to add todo x", "add todo x"],
+    ["ask for approval to calculate 1 + 1", "calculate 1 + 1"],
+  ])("%s → approval %j", (prompt, message) => {
+    expect(only(prompt)).toMatchObject(approval(message));
+  });
+
+  it("takes an approval message up to 2000 characters", () => {
+    const long = "x".repeat(2000);
+    expect(only(`ask for approval to ${long}`)).toMatchObject(approval(long));
+    unparseable(`ask for approval to ${long}x`);
+  });
+
+  it.each([
+    ["wait for the signal payment_received", "payment_received"],
+    ["wait for signal payment_received", "payment_received"],
+    ["wait for payment_received signal", "payment_received"],
+    ["wait for the payment_received signal", "payment_received"],
+    ["Wait for the signal Deploy.Done-2", "Deploy.Done-2"],
+    ["wait for the signal CI_Passed.", "CI_Passed"],
+    ["wait for MergeApproved signal", "MergeApproved"],
+    ['wait for the signal "go"', "go"],
+    [`wait for the signal ${"a".repeat(64)}`, "a".repeat(64)],
+  ])("%s → signal %s (case kept)", (prompt, name) => {
+    expect(only(prompt)).toMatchObject(signal(name));
+  });
+
+  it("joins waiting clauses with 'then'", () => {
+    expect(steps("add todo ship it then ask for approval to deploy then wait 2 hours then calculate 1+1")).toEqual([
+      { step_number: 1, ...todo({ action: "add", text: "ship it" }), depends_on: [] },
+      { step_number: 2, ...approval("deploy"), depends_on: [1] },
+      { step_number: 3, ...wait({ ms: 2 * HOUR }), depends_on: [2] },
+      { step_number: 4, ...calc("1+1"), depends_on: [3] },
+    ]);
+    expect(
+      steps("wait until 2027-01-04T09:00:00Z and then wait for the signal go, after that get approval for Launch"),
+    ).toEqual([
+      { step_number: 1, ...wait({ until: "2027-01-04T09:00:00.000Z" }), depends_on: [] },
+      { step_number: 2, ...signal("go"), depends_on: [1] },
+      { step_number: 3, ...approval("Launch"), depends_on: [2] },
+    ]);
+  });
+
+  it("joins waiting clauses with 'and'", () => {
+    expect(
+      steps("calculate 1+1 and ask for approval to Ship and wait for the CI signal and wait 3 days then list todos"),
+    ).toEqual([
+      { step_number: 1, ...calc("1+1"), depends_on: [] },
+      { step_number: 2, ...approval("Ship"), depends_on: [] },
+      { step_number: 3, ...signal("CI"), depends_on: [] },
+      { step_number: 4, ...wait({ ms: 3 * DAY }), depends_on: [] },
+      { step_number: 5, ...todo({ action: "list" }), depends_on: [1, 2, 3, 4] },
+    ]);
+    expect(steps("add todo x, ask for approval to y").map((s) => s.tool_name)).toEqual(["todo_store", "approval"]);
+    expect(steps("get approval for deploy and get bread")).toEqual([
+      { step_number: 1, ...approval("deploy and get bread"), depends_on: [] },
+    ]);
+  });
+
+  it("leaves a todo that merely mentions approval alone", () => {
+    expect(only("add todo buy milk and ask for approval")).toMatchObject(
+      todo({ action: "add", text: "buy milk and ask for approval" }),
+    );
+  });
+
+  it.each([
+    // durations
+    "wait 0 seconds",
+    "wait 0 ms",
+    "wait 0.5 ms",
+    "wait 400 days",
+    "wait 366 days",
+    "wait 53 weeks",
+    "wait 31536000001 ms",
+    "wait 1e3 seconds",
+    "wait -5 minutes",
+    "wait 2 fortnights",
+    "wait 2 hours 30 minutes",
+    "wait hours",
+    "wait",
+    "sleep 2 hours",
+    "sleep 61 seconds",
+    // timestamps
+    "wait until",
+    "wait until tomorrow",
+    "wait until 2027-02-30",
+    "wait until 2027-13-01T00:00:00Z",
+    "wait until 2027-01-04T24:00:00Z",
+    "wait until 2027-01-04T09:60:00Z",
+    "wait until 2027-01-04T09:00:00+25:00",
+    "wait until 2027-01-04 09:00:00Z",
+    "wait until Jan 4 2027",
+    "wait until 1735689600000",
+    // signals
+    "wait for the signal",
+    "wait for signal",
+    "wait for the signal a/b",
+    "wait for the signal a b",
+    "wait for the signal ünïcode",
+    `wait for the signal ${"a".repeat(65)}`,
+    "wait for the big deploy signal",
+    // approvals
+    "ask for approval",
+    "ask for approval to",
+    "get approval",
+    "ask for approval deploy",
+    "wait for approval to deploy",
+  ])("%j → Could not parse prompt", (prompt) => unparseable(prompt));
+
+  it("stays linear on adversarial waiting input", () => {
+    unparseable(`wait until ${"2027-01-04".repeat(500)}`);
+    unparseable(`wait ${"9".repeat(5000)} hours`);
+    unparseable(`wait for the signal ${"a".repeat(5000)}`);
+    expect(steps(`${"wait 2 hours then ".repeat(40)}wait 1 day`)).toHaveLength(41);
+  });
+});

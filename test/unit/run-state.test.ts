@@ -1,84 +1,14 @@
 import { describe, expect, it } from "vitest";
-import type { Plan, PlanStep } from "../../src/contracts/plan";
-import type { RunOptions } from "../../src/contracts/run";
+import type { Plan } from "../../src/contracts/plan";
+import { nextWake } from "../../src/run/attempts";
 import { backoffDelay } from "../../src/run/backoff";
-import {
-  type AttemptOutcome,
-  DEFAULT_GRACE,
-  type DecideContext,
-  nextWake,
-  onCancel,
-  onResult,
-  onStart,
-  onTimeouts,
-} from "../../src/run/decide";
-import type { RunEvent } from "../../src/run/events";
-import { initial, type RunState, reduce } from "../../src/run/state";
+import { DEFAULT_GRACE } from "../../src/run/context";
+import { reduce } from "../../src/run/state";
 import { transition } from "../../src/run/transition";
 import { toRun } from "../../src/run/view";
+import { harness, label, OPTIONS, step } from "../helpers/core";
 
 const POLICY = { max_attempts: 3, base_delay_ms: 200, factor: 2, max_delay_ms: 10_000 };
-const OPTIONS: RunOptions = { max_parallel: 8, step_timeout_ms: 1000, max_attempts: 3, on_failure: "fail_fast" };
-
-const step = (n: number, depends_on: number[] = [], tool = "calculator"): PlanStep => ({
-  step_number: n,
-  tool_name: tool,
-  tool_input: { expression: `${n}` },
-  reasoning: "",
-  depends_on,
-});
-
-/** A run driven through `transition` exactly as the coordinator drives it, keeping every event. */
-function harness(steps: PlanStep[], options: Partial<RunOptions> = {}) {
-  let now = 1_000_000;
-  const ctx = (): DecideContext => ({ now, random: () => 0.5, policyFor: () => POLICY, grace: DEFAULT_GRACE });
-  const created: RunEvent = {
-    seq: 1,
-    type: "run.created",
-    at: new Date(now).toISOString(),
-    data: {
-      run_id: "r1",
-      tenant: "t",
-      prompt: "p",
-      planner: "rules",
-      options: { ...OPTIONS, ...options },
-      trace_id: null,
-    },
-  };
-  const state: RunState = initial(created);
-  const log: RunEvent[] = [created];
-  const plan: Plan = { plan_id: "p", planner: "explicit", final_goal: "g", steps };
-  const run = (first: (s: RunState, c: DecideContext) => ReturnType<typeof onResult>) => {
-    const events = transition(state, ctx(), first);
-    log.push(...events);
-    return events.map((e) => `${e.type}${e.step_number ? `#${e.step_number}` : ""}${e.attempt ? `.${e.attempt}` : ""}`);
-  };
-  const h = {
-    state,
-    log,
-    plan: () => run(() => [{ type: "run.planned", data: { plan } }]),
-    start: (n: number, attempt = 1) => run((s, c) => onStart(s, n, attempt, c).drafts),
-    finish: (n: number, attempt: number, outcome: AttemptOutcome) => run((s, c) => onResult(s, n, attempt, outcome, c)),
-    succeed: (n: number, output: unknown = n, attempt = 1) => [
-      ...h.start(n, attempt),
-      ...h.finish(n, attempt, { ok: true, output: output as never }),
-    ],
-    fail: (n: number, retryable: boolean, attempt = 1) => [
-      ...h.start(n, attempt),
-      ...h.finish(n, attempt, {
-        ok: false,
-        error: { message: "boom", retryable, code: retryable ? "transient" : "invalid_input" },
-      }),
-    ],
-    tick: (ms: number) => {
-      now += ms;
-      return run((s, c) => onTimeouts(s, c));
-    },
-    cancel: () => run((s) => onCancel(s, "stop")),
-    now: () => now,
-  };
-  return h;
-}
 
 describe("run state: a fold of its events", () => {
   it("dispatches independent steps together and the join after both", () => {
@@ -103,7 +33,7 @@ describe("run state: a fold of its events", () => {
   it("never has more than max_parallel steps in flight", () => {
     const h = harness(
       [1, 2, 3, 4, 5].map((n) => step(n)),
-      { max_parallel: 2 },
+      { options: { max_parallel: 2 } },
     );
     expect(h.plan()).toEqual(["run.planned", "step.dispatched#1.1", "step.dispatched#2.1"]);
     expect(h.succeed(1)).toEqual(["step.started#1.1", "step.succeeded#1.1", "step.dispatched#3.1"]);
@@ -154,7 +84,7 @@ describe("run state: a fold of its events", () => {
   });
 
   it("gives up after max_attempts", () => {
-    const h = harness([step(1)], { max_attempts: 2 });
+    const h = harness([step(1)], { options: { max_attempts: 2 } });
     h.plan();
     h.fail(1, true);
     h.tick(1000);
@@ -162,7 +92,7 @@ describe("run state: a fold of its events", () => {
   });
 
   it("with on_failure=continue skips only the failed step's dependants", () => {
-    const h = harness([step(1), step(2), step(3, [1]), step(4, [2])], { on_failure: "continue" });
+    const h = harness([step(1), step(2), step(3, [1]), step(4, [2])], { options: { on_failure: "continue" } });
     h.plan();
     expect(h.fail(1, false)).toEqual(["step.started#1.1", "step.failed#1.1", "step.skipped#3"]);
     expect(h.succeed(2)).toEqual(["step.started#2.1", "step.succeeded#2.1", "step.dispatched#4.1"]);
@@ -206,7 +136,7 @@ describe("run state: a fold of its events", () => {
     const h = harness([step(1), step(2, [1])]);
     h.plan();
     h.start(1);
-    expect(h.cancel()).toEqual(["step.cancelled#1.1", "step.skipped#2", "run.cancelled"]);
+    expect(h.cancel().events).toEqual(["step.cancelled#1.1", "step.skipped#2", "run.cancelled"]);
     expect(toRun(h.state)).toMatchObject({ status: "cancelled", error: "stop", result: null });
     expect(nextWake(h.state)).toBeNull();
   });
@@ -214,42 +144,40 @@ describe("run state: a fold of its events", () => {
 
 describe("inline pure tools", () => {
   it("start and finish inside the same transition as their dispatch, with no queue message", () => {
-    const created: RunEvent = {
-      seq: 1,
-      type: "run.created",
-      at: new Date(0).toISOString(),
-      data: { run_id: "r", tenant: "t", prompt: "p", planner: "rules", options: OPTIONS, trace_id: null },
-    };
-    const state = initial(created);
-    const ctx: DecideContext = {
-      now: 0,
-      random: () => 0.5,
-      policyFor: () => POLICY,
-      grace: DEFAULT_GRACE,
-      canInline: (tool) => tool === "calculator",
-      runInline: (grant) => ({ ok: true, output: Number(grant.input.expression) * 10 }),
-    };
-    const plan: Plan = {
-      plan_id: "p",
-      planner: "explicit",
-      final_goal: "g",
-      steps: [step(1), { ...step(2, [1]), tool_input: { expression: "{{steps.1.output}}" } }, step(3, [], "sleep")],
-    };
-    const events = transition(state, ctx, () => [{ type: "run.planned", data: { plan } }]);
-    expect(events.map((e) => `${e.type}#${e.step_number ?? ""}${e.data?.inline ? " inline" : ""}`)).toEqual([
-      "run.planned#",
-      "step.dispatched#1 inline",
-      "step.dispatched#3",
-      "step.started#1",
-      "step.succeeded#1",
-      "step.dispatched#2 inline",
-      "step.started#2",
-      "step.succeeded#2",
+    const h = harness(
+      [
+        step(1, [], "calculator", { expression: "6 * 7" }),
+        step(2, [1], "calculator", { expression: "{{steps.1.output}} * 10" }),
+        step(3, [], "sleep", { ms: 5 }),
+      ],
+      { inline: true },
+    );
+    const events = transition(h.state, h.ctx(), () => [{ type: "run.planned", data: { plan: plan3 as never } }]);
+    expect(events.map((e) => `${label(e)}${e.data?.inline ? " inline" : ""}`)).toEqual([
+      "run.planned",
+      "step.dispatched#1.1 inline",
+      "step.dispatched#3.1",
+      "step.started#1.1",
+      "step.succeeded#1.1",
+      "step.dispatched#2.1 inline",
+      "step.started#2.1",
+      "step.succeeded#2.1",
     ]);
-    expect(toRun(state).execution_log.map((e) => e.output)).toEqual([10, 100, null]);
-    expect(reduce([created, ...events])).toEqual(state);
+    expect(toRun(h.state).execution_log.map((e) => e.output)).toEqual([42, 420, null]);
+    expect(reduce([...h.log, ...events])).toEqual(h.state);
   });
 });
+
+const plan3: Plan = {
+  plan_id: "p",
+  planner: "explicit",
+  final_goal: "g",
+  steps: [
+    step(1, [], "calculator", { expression: "6 * 7" }),
+    step(2, [1], "calculator", { expression: "{{steps.1.output}} * 10" }),
+    step(3, [], "sleep", { ms: 5 }),
+  ],
+};
 
 describe("backoff", () => {
   it("grows exponentially up to the cap, scaled by the jitter", () => {

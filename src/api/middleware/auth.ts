@@ -1,11 +1,13 @@
 import { and, eq, isNull } from "drizzle-orm";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { Env } from "../../env";
+import { ApiError } from "../../http/problem";
 import { database } from "../../store/db";
 import { apiKeys } from "../../store/schema";
 import { defaultQuotas, type Quotas } from "../../tenancy/quotas";
-import { ApiError } from "../problem";
 import type { AppEnv } from "../types";
+import { checkAuthThrottle, clientAddress, recordAuthFailure } from "./auth-throttle";
 
 /** Local development defaults (API.md): only honoured when ENVIRONMENT is `development`. */
 export const DEV_API_KEY = "crane-dev-key";
@@ -62,15 +64,42 @@ export function presentedKey(req: { header(name: string): string | undefined }):
 export const CHALLENGE = { "WWW-Authenticate": 'Bearer realm="crane"' };
 const MAX_KEY_LENGTH = 256;
 
+/**
+ * The principal of a presented secret, throttled: a client or key prefix that failed too often
+ * is refused (429) before the lookup, and every failure counts. Null for an unknown secret.
+ */
+export async function authenticate(
+  env: Env,
+  req: { header(name: string): string | undefined },
+  key: string,
+): Promise<Principal | null> {
+  const ip = clientAddress(req);
+  checkAuthThrottle(ip, key);
+  const principal = key.length > MAX_KEY_LENGTH ? null : await principalForKey(env, key);
+  if (!principal) await recordAuthFailure(env, ip, key);
+  return principal;
+}
+
 /** Resolves the caller's tenant from its API key; every record the request touches carries it. */
 export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   const key = presentedKey(c.req);
   if (!key) {
     throw new ApiError(401, "Missing API key: send 'Authorization: Bearer <api key>'", { headers: CHALLENGE });
   }
-  const principal = key.length > MAX_KEY_LENGTH ? null : await principalForKey(c.env, key);
+  const principal = await authenticate(c.env, c.req, key);
   if (!principal) throw new ApiError(401, "Unknown API key", { headers: CHALLENGE });
   c.set("tenant", principal.tenant);
   c.set("principal", principal);
   await next();
 });
+
+/**
+ * The authenticated caller. Routes get it from here, never from `c.get` directly, so a handler
+ * that somehow runs without `requireApiKey` answers 401 instead of acting for nobody.
+ */
+export function principalOf(c: Context<AppEnv>): Principal {
+  const principal = c.get("principal") as Principal | undefined;
+  if (!principal)
+    throw new ApiError(401, "Missing API key: send 'Authorization: Bearer <api key>'", { headers: CHALLENGE });
+  return principal;
+}

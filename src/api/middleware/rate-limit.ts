@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
+import { ApiError } from "../../http/problem";
 import { gateStub } from "../../tenancy/gate";
-import { ApiError } from "../problem";
 import type { AppEnv } from "../types";
 
 /**

@@ -43,6 +43,7 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
     trace_id: traceId,
     span_id: spanId,
     tenant: c.get("tenant"),
+    run_id: c.get("runId"),
     method: c.req.method,
     path: new URL(c.req.url).pathname,
     status: c.res.status,

@@ -1,6 +1,5 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { and, desc, eq, isNull } from "drizzle-orm";
-import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import {
   type ApiKeyView,
@@ -10,46 +9,19 @@ import {
   keyIdParamSchema,
   listApiKeysQuerySchema,
 } from "../../contracts/admin";
+import { ApiError } from "../../http/problem";
 import { database } from "../../store/db";
 import { apiKeys } from "../../store/schema";
-import { CHALLENGE, DEV_ADMIN_TOKEN, isDevelopment, principalForKey, sha256Hex } from "../middleware/auth";
-import { ApiError } from "../problem";
+import { sha256Hex } from "../middleware/auth";
 import { problem } from "../responses";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
+import { adminRoute } from "./define";
 
-const encoder = new TextEncoder();
-
-/** Compares secrets in constant time (by their hashes, so lengths never leak either). */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  const [ha, hb] = await Promise.all([a, b].map((s) => crypto.subtle.digest("SHA-256", encoder.encode(s))));
-  return crypto.subtle.timingSafeEqual(ha as ArrayBuffer, hb as ArrayBuffer);
-}
-
-/** The admin token (secret ADMIN_TOKEN), or `crane-dev-admin` in development. An API key here is a 403. */
-const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  const auth = c.req.header("Authorization");
-  const token = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : "";
-  if (!token)
-    throw new ApiError(401, "Missing admin token: send 'Authorization: Bearer <admin token>'", { headers: CHALLENGE });
-  const configured = c.env.ADMIN_TOKEN ?? "";
-  const ok =
-    (configured.length > 0 && (await sameSecret(token, configured))) ||
-    (isDevelopment(c.env) && (await sameSecret(token, DEV_ADMIN_TOKEN)));
-  if (ok) return next();
-  if (token.length <= 256 && (await principalForKey(c.env, token))) {
-    throw new ApiError(403, "API keys cannot use admin routes; use the admin token");
-  }
-  throw new ApiError(401, "Unknown admin token", { headers: CHALLENGE });
-});
-
-const security = [{ admin: [] }];
-
-const createKey = createRoute({
+const createKey = adminRoute({
   method: "post",
   path: "/admin/api-keys",
   summary: "Create an API key for a tenant (the secret is shown once)",
-  security,
   request: { body: { required: true, content: { "application/json": { schema: createApiKeySchema } } } },
   responses: {
     201: { description: "The new key", content: { "application/json": { schema: createdApiKeySchema } } },
@@ -59,11 +31,10 @@ const createKey = createRoute({
   },
 });
 
-const listKeys = createRoute({
+const listKeys = adminRoute({
   method: "get",
   path: "/admin/api-keys",
   summary: "A tenant's API keys (metadata only, never the secret)",
-  security,
   request: { query: listApiKeysQuerySchema },
   responses: {
     200: { description: "Keys, newest first", content: { "application/json": { schema: z.array(apiKeySchema) } } },
@@ -73,11 +44,10 @@ const listKeys = createRoute({
   },
 });
 
-const revokeKey = createRoute({
+const revokeKey = adminRoute({
   method: "delete",
   path: "/admin/api-keys/{key_id}",
   summary: "Revoke an API key: it stops working at once",
-  security,
   request: { params: keyIdParamSchema },
   responses: {
     204: { description: "Revoked" },
@@ -101,7 +71,6 @@ const view = (row: typeof apiKeys.$inferSelect): ApiKeyView => ({
 });
 
 export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-adminRoutes.use("/admin/*", requireAdmin);
 
 adminRoutes.openapi(createKey, async (c) => {
   const body = c.req.valid("json");

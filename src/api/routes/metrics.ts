@@ -1,28 +1,26 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { metricsQuerySchema, metricsSchema } from "../../contracts/history";
+import { ApiError } from "../../http/problem";
 import { metrics } from "../../store/metrics";
-import { ApiError } from "../problem";
-import { problem } from "../responses";
+import { principalOf } from "../middleware/auth";
+import { json, problem } from "../responses";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
+import { tenantRoute } from "./define";
 
 /** Default window of `GET /metrics`: the last 24 hours. */
 const DEFAULT_WINDOW_MS = 24 * 60 * 60 * 1000;
 
-const getMetrics = createRoute({
+const getMetrics = tenantRoute({
   method: "get",
   path: "/metrics",
   summary: "Run and step counts, success rates and duration percentiles over a window (default: last 24 h)",
   description:
-    "Counts runs by status and steps by status, for the caller's tenant, over runs created in [since, until). " +
+    "Counts runs by status and steps by status, for the caller's tenant, over finished runs created in [since, until). " +
     "`success_rate` is completed / (completed + failed). Durations are nearest-rank p50/p95/p99 in ms: per run " +
     "(created → completed, finished runs) and per tool (each step's started → completed).",
-  security: [{ bearer: [] }],
   request: { query: metricsQuerySchema },
-  responses: {
-    200: { description: "Metrics", content: { "application/json": { schema: metricsSchema } } },
-    400: problem("Bad query parameter"),
-  },
+  responses: { 200: json(metricsSchema, "Metrics"), 400: problem("Bad query parameter") },
 });
 
 export const metricsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -32,5 +30,5 @@ metricsRoutes.openapi(getMetrics, async (c) => {
   const until = q.until ?? new Date().toISOString();
   const since = q.since ?? new Date(Date.parse(until) - DEFAULT_WINDOW_MS).toISOString();
   if (since >= until) throw new ApiError(400, "since must be earlier than until");
-  return c.json(await metrics(c.env.DB, c.get("tenant"), since, until), 200);
+  return c.json(await metrics(c.env.DB, principalOf(c).tenant, since, until), 200);
 });

@@ -1,279 +1,186 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { z } from "zod";
 import { listRunsQuerySchema, runSummarySchema } from "../../contracts/history";
-import type { Plan } from "../../contracts/plan";
-import {
-  afterParamSchema,
-  createRunBodySchema,
-  eventsQuerySchema,
-  type Run,
-  runEventSchema,
-  runIdParamSchema,
-  runSchema,
-} from "../../contracts/run";
-import { PlanValidationError, validatePlan } from "../../plan/validate";
-import { archivedLiveResponse } from "../../run/live";
+import { rerunBodySchema } from "../../contracts/recovery";
+import { createRunBodySchema, type Run, runIdParamSchema, runSchema } from "../../contracts/run";
+import { ApiError } from "../../http/problem";
+import { rerunPlanInput, reusableOutputs } from "../../plan/rerun";
 import { runStub } from "../../run/stub";
-import { readArchivedEvents, readArchivedRun } from "../../store/archive-read";
+import { readArchivedRun } from "../../store/archive-read";
 import { database } from "../../store/db";
-import { claimIdempotencyKey } from "../../store/idempotency";
-import { decodeCursor, listRuns } from "../../store/runs-query";
+import { d1Offset, mergePage } from "../../store/runs-merge";
+import { archivedAmong, decodeCursor, encodeCursor, listRuns } from "../../store/runs-query";
 import { gateStub } from "../../tenancy/gate";
-import { defaultRegistry } from "../../tools/registry";
-import { uuidv7 } from "../ids";
-import { sha256Hex } from "../middleware/auth";
-import { ApiError } from "../problem";
+import { principalOf } from "../middleware/auth";
 import { json, problem } from "../responses";
+import { startRun, validateExplicitPlan } from "../run-creation";
 import type { AppEnv } from "../types";
 import { summarize, validationHook } from "../validation";
+import { tenantRoute } from "./define";
 
-const security = [{ bearer: [] }];
+const created = (description: string) => ({
+  ...json(runSchema, description),
+  headers: { Location: { schema: { type: "string" as const } } },
+});
 
-const createRun = createRoute({
+const createRun = tenantRoute({
   method: "post",
   path: "/runs",
   summary: "Create a run: plan the prompt (or take an explicit plan) and start executing it",
-  security,
+  description:
+    "Planning is finished when the 201 is sent. A pure plan (calculator, text) completes inside this request. " +
+    "`Idempotency-Key` (≤ 255 chars): the same key and body within 24 h return the same run (`Idempotent-Replayed: true`).",
   request: { body: { required: true, content: { "application/json": { schema: createRunBodySchema } } } },
   responses: {
-    201: { ...json(runSchema, "The run, planned and started"), headers: { Location: { schema: { type: "string" } } } },
-    400: problem("Malformed JSON"),
-    401: problem("Missing or unknown API key"),
-    413: problem("Body too large"),
-    415: problem("Body is not JSON"),
-    422: problem("The body or the explicit plan is invalid"),
+    201: created("The run, planned and started"),
+    400: problem("Malformed JSON or Idempotency-Key"),
+    429: problem("Rate limited, or the tenant's active-run quota is full (Retry-After)"),
   },
 });
 
-const getRun = createRoute({
+const getRun = tenantRoute({
   method: "get",
   path: "/runs/{run_id}",
-  summary: "Get a run with its plan and execution log",
-  security,
+  summary: "Get a run with its plan, execution log, waits and compensation",
   request: { params: runIdParamSchema },
-  responses: { 200: json(runSchema, "The run"), 401: problem("Unauthorized"), 404: problem("No such run") },
+  responses: { 200: json(runSchema, "The run"), 404: problem("No such run") },
 });
 
-const getEvents = createRoute({
-  method: "get",
-  path: "/runs/{run_id}/events",
-  summary: "The run's append-only event log, in order",
-  security,
-  request: { params: runIdParamSchema, query: eventsQuerySchema },
-  responses: {
-    200: json(z.array(runEventSchema), "Events with seq > after"),
-    400: problem("Bad query parameter"),
-    401: problem("Unauthorized"),
-    404: problem("No such run"),
-  },
-});
-
-const cancelRun = createRoute({
-  method: "post",
-  path: "/runs/{run_id}/cancel",
-  summary: "Cancel a run that has not finished",
-  security,
-  request: { params: runIdParamSchema },
-  responses: {
-    200: json(runSchema, "The cancelled run"),
-    401: problem("Unauthorized"),
-    404: problem("No such run"),
-    409: problem("The run already finished"),
-  },
-});
-
-const liveQuerySchema = z.object({ after: afterParamSchema.optional() });
-
-const liveRun = createRoute({
-  method: "get",
-  path: "/runs/{run_id}/live",
-  summary: "WebSocket: a snapshot, then every event of the run in order (API.md, Live updates)",
-  description:
-    "Upgrade with `Upgrade: websocket`. Browsers may authenticate with the subprotocol `bearer.<key>` next to `crane.v1`. " +
-    "The server sends `{type:'snapshot', run, seq}`, then the events after `after` (when given), then each new event as " +
-    "`{type:'event', event}`; it closes with 1000 after the run's terminal event.",
-  security,
-  request: { params: runIdParamSchema, query: liveQuerySchema },
-  responses: {
-    101: { description: "Switching Protocols: the live stream" },
-    400: problem("Bad query parameter"),
-    401: problem("Unauthorized"),
-    404: problem("No such run"),
-    426: problem("Not a WebSocket upgrade"),
-    429: problem("Too many live connections to this run"),
-  },
-});
-
-const listRunsRoute = createRoute({
+const listRunsRoute = tenantRoute({
   method: "get",
   path: "/runs",
-  summary: "List runs, newest first (in-flight runs too), with filters and cursor pagination",
-  security,
+  summary: "List runs, newest first (in-flight runs too, from the moment they are created), with filters and paging",
   request: { query: listRunsQuerySchema },
   responses: {
     200: {
       ...json(z.array(runSummarySchema), "A page of runs"),
       headers: { Link: { schema: { type: "string" }, description: 'rel="next" when more runs exist' } },
     },
-    400: problem("Bad query parameter"),
-    401: problem("Unauthorized"),
   },
 });
 
-const notFound = (runId: string) => new ApiError(404, `Run '${runId}' not found`);
+const rerunRoute = tenantRoute({
+  method: "post",
+  path: "/runs/{run_id}/rerun",
+  summary:
+    "Rerun a finished run as a new run, from a step or with new inputs; steps it need not run again reuse their outputs",
+  description:
+    "The original must be finished (409 otherwise) and never changes. Steps that succeeded in it and are neither " +
+    "`from_step`, nor overridden in `tool_inputs`, nor downstream of those, succeed at once with the original output " +
+    "(`step.reused`). `Idempotency-Key` works as on POST /runs.",
+  request: {
+    params: runIdParamSchema,
+    body: { required: false, content: { "application/json": { schema: rerunBodySchema } } },
+  },
+  responses: {
+    201: created("The new run"),
+    404: problem("No such run"),
+    409: problem("The run has not finished, or has no plan to rerun"),
+  },
+});
 
 export const runRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-const MAX_IDEMPOTENCY_KEY = 255;
+/** Run ids are UUIDs: anything else is not found, without waking any object. */
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function idempotencyKeyOf(header: string | undefined): string | null {
-  if (header === undefined) return null;
-  if (
-    header.length === 0 ||
-    header.length > MAX_IDEMPOTENCY_KEY ||
-    ![...header].every((ch) => ch >= " " && ch <= "~")
-  ) {
-    throw new ApiError(400, `Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY} printable ASCII characters`);
-  }
-  return header;
+/** The caller's run from its coordinator, or from the D1 archive once its storage is gone; else 404. */
+export async function findRun(c: Context<AppEnv>, runId: string): Promise<Run> {
+  const { tenant } = principalOf(c);
+  const run = RUN_ID.test(runId)
+    ? ((await runStub(c.env, tenant, runId).get()) ?? (await readArchivedRun(database(c.env.DB), tenant, runId)))
+    : null;
+  if (!run) throw new ApiError(404, `Run '${runId}' not found`);
+  return run;
 }
+
+export const isRunId = (id: string) => RUN_ID.test(id);
 
 runRoutes.openapi(createRun, async (c) => {
   const body = c.req.valid("json");
-  const { tenant, quotas } = c.get("principal");
-  const idempotencyKey = idempotencyKeyOf(c.req.header("Idempotency-Key"));
-  let plan: Plan | null = null;
-  if (body.plan) {
-    try {
-      plan = validatePlan(body.plan, defaultRegistry, {
-        planId: crypto.randomUUID(),
-        planner: "explicit",
-        finalGoal: body.plan.final_goal ?? body.prompt,
-        pathPrefix: "plan",
-      });
-    } catch (err) {
-      if (!(err instanceof PlanValidationError)) throw err;
-      throw new ApiError(422, summarize("plan", err.issues), { errors: err.issues, type: "invalid-plan" });
-    }
-  }
-
-  const claim = idempotencyKey
-    ? await claimIdempotencyKey(
-        database(c.env.DB),
-        tenant,
-        idempotencyKey,
-        await sha256Hex(JSON.stringify(body)),
-        uuidv7(),
-      )
-    : { runId: uuidv7(), replayed: false };
-  if (claim === "conflict") {
-    throw new ApiError(422, "Idempotency-Key was already used with a different body", { type: "idempotency-conflict" });
-  }
-  const stub = runStub(c.env, tenant, claim.runId);
-  const location = { Location: `/api/v1/runs/${claim.runId}` };
-  if (claim.replayed) {
-    const existing = await stub.get();
-    if (existing) return c.json(existing, 201, { ...location, "Idempotent-Replayed": "true" });
-  }
-
-  const gate = gateStub(c.env, tenant);
-  const slot = await gate.acquireRun(claim.runId, quotas.maxActiveRuns);
-  if (!slot.allowed) {
-    throw new ApiError(
-      429,
-      `Tenant '${tenant}' already has ${slot.active} active runs, its limit; retry when one finishes`,
-      {
-        headers: { "Retry-After": "5" },
-        type: "too-many-active-runs",
-      },
-    );
-  }
-  let run: Run;
-  try {
-    run = await stub.create({
-      runId: claim.runId,
-      tenant,
-      prompt: body.prompt,
-      planner: body.planner,
-      options: body.options,
-      plan,
-      traceId: c.get("traceId"),
-    });
-  } catch (err) {
-    await gate.releaseRun(claim.runId);
-    throw err;
-  }
-  return c.json(run, 201, claim.replayed ? { ...location, "Idempotent-Replayed": "true" } : location);
+  const plan = body.plan ? validateExplicitPlan(c, body.plan, body.prompt) : null;
+  return startRun(c, {
+    prompt: body.prompt,
+    planner: body.planner,
+    options: body.options,
+    plan,
+    rerunOf: null,
+    reuse: null,
+    body,
+  }) as never;
 });
 
 runRoutes.openapi(listRunsRoute, async (c) => {
   const query = c.req.valid("query");
-  const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-  if (query.cursor !== undefined && !after)
+  const { tenant } = principalOf(c);
+  const before = query.cursor === undefined ? null : decodeCursor(query.cursor);
+  if (query.cursor !== undefined && !before)
     throw new ApiError(400, "cursor is not valid: pass the value from a Link header");
-  const page = await listRuns(database(c.env.DB), c.get("tenant"), query, after);
-  if (page.next) {
+  const offset = query.offset ?? 0;
+  const gate = await gateStub(c.env, tenant).list({
+    status: query.status,
+    tool: query.tool,
+    since: query.since,
+    until: query.until,
+    q: query.q,
+    rerun_of: query.rerun_of,
+    before,
+    limit: offset + query.limit + 1,
+  });
+  // Offsets count the union of both sources exactly: runs that finished and are in D1 already
+  // (archived a moment ago) are taken from D1 only. Cursor pages de-duplicate as they merge.
+  if (offset > 0 && gate.finished.length > 0) {
+    const both = await archivedAmong(database(c.env.DB), tenant, gate.finished);
+    gate.rows = gate.rows.filter((r) => !both.has(r.run_id));
+    gate.total -= both.size;
+  }
+  const start = d1Offset(offset, gate.total);
+  const d1 = await listRuns(database(c.env.DB), tenant, { ...query, offset: start }, before, offset - start + query.limit + 1);
+  const page = mergePage(d1, gate.rows, { offset, limit: query.limit, gateTotal: gate.total });
+  const last = page.runs.at(-1);
+  if (page.more && last) {
     const url = new URL(c.req.url);
     url.searchParams.delete("offset");
-    url.searchParams.set("cursor", page.next);
+    url.searchParams.set("cursor", encodeCursor({ createdAt: last.created_at, runId: last.run_id }));
     c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
   }
   return c.json(page.runs, 200);
 });
 
-// A run whose coordinator deleted its storage after the retention period is served from D1.
-
 runRoutes.openapi(getRun, async (c) => {
-  const { run_id } = c.req.valid("param");
-  const tenant = c.get("tenant");
-  const run =
-    (await runStub(c.env, tenant, run_id).get()) ?? (await readArchivedRun(database(c.env.DB), tenant, run_id));
-  if (!run) throw notFound(run_id);
-  return c.json(run, 200);
+  return c.json(await findRun(c, c.req.valid("param").run_id), 200);
 });
 
-runRoutes.openapi(getEvents, async (c) => {
+runRoutes.openapi(rerunRoute, async (c) => {
   const { run_id } = c.req.valid("param");
-  const { after, limit } = c.req.valid("query");
-  const tenant = c.get("tenant");
-  const events =
-    (await runStub(c.env, tenant, run_id).events(after, limit)) ??
-    (await readArchivedEvents(database(c.env.DB), tenant, run_id, after, limit));
-  if (!events) throw notFound(run_id);
-  return c.json(events, 200);
-});
-
-runRoutes.openapi(cancelRun, async (c) => {
-  const { run_id } = c.req.valid("param");
-  const tenant = c.get("tenant");
-  const result = await runStub(c.env, tenant, run_id).cancel("Cancelled by request");
-  if (result.outcome === "cancelled") return c.json(result.run, 200);
-  // Finished: either its coordinator says so, or only the archive still holds it.
-  const finished =
-    result.outcome === "finished" ? result.run : await readArchivedRun(database(c.env.DB), tenant, run_id);
-  if (!finished) throw notFound(run_id);
-  throw new ApiError(409, `Run '${run_id}' already finished with status ${finished.status}`);
-});
-
-runRoutes.openapi(liveRun, async (c) => {
-  const { run_id } = c.req.valid("param");
-  if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-    throw new ApiError(426, "This endpoint needs a WebSocket upgrade (Upgrade: websocket)", {
-      headers: { Upgrade: "websocket" },
-    });
+  const body = (c.req.valid("json") as z.infer<typeof rerunBodySchema> | undefined) ?? {};
+  const original = await findRun(c, run_id);
+  if (!["completed", "failed", "cancelled"].includes(original.status)) {
+    throw new ApiError(
+      409,
+      `Run '${run_id}' has not finished (status ${original.status}); only a finished run can be rerun`,
+    );
   }
-  const tenant = c.get("tenant");
-  const res = await runStub(c.env, tenant, run_id).fetch(c.req.raw);
-  if (res.status === 404) {
-    const archived = await readArchivedRun(database(c.env.DB), tenant, run_id);
-    if (!archived) throw notFound(run_id);
-    const events = (await readArchivedEvents(database(c.env.DB), tenant, run_id, 0, Number.MAX_SAFE_INTEGER)) ?? [];
-    // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
-    return archivedLiveResponse(c.req.raw, archived, events, c.req.valid("query").after) as any;
-  }
-  // A refusal from the coordinator (429, 426) is copied so that middleware can add its headers;
-  // a Durable Object's response headers are immutable.
-  const answer = res.status === 101 ? res : new Response(res.body, res);
-  // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
-  return answer as any;
+  if (!original.plan) throw new ApiError(409, `Run '${run_id}' has no plan to rerun (it failed while planning)`);
+  const { input, issues } = rerunPlanInput(original.plan, body);
+  if (issues.length > 0) throw new ApiError(422, summarize("rerun", issues), { errors: issues, type: "invalid-rerun" });
+  const plan = validateExplicitPlan(c, input, original.plan.final_goal, "tool_inputs");
+  const fromStep = body.from_step ?? null;
+  const outputs = reusableOutputs(
+    plan,
+    original.execution_log,
+    fromStep,
+    Object.keys(body.tool_inputs ?? {}).map(Number),
+  );
+  const options = { ...original.options, ...body.options };
+  return startRun(c, {
+    prompt: original.prompt,
+    planner: "auto",
+    options: options as never,
+    plan,
+    rerunOf: { run_id, from_step: fromStep },
+    reuse: Object.keys(outputs).length > 0 ? { fromRun: run_id, outputs } : null,
+    body: { rerun_of: run_id, ...body },
+  }) as never;
 });

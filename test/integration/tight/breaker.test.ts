@@ -2,11 +2,12 @@ import { afterEach, expect, it } from "vitest";
 import type { ToolDescriptor } from "../../../src/contracts/tool";
 import { setFaultInjector } from "../../../src/faults";
 import { api, createRun, getEvents, waitForRun } from "../../helpers/api";
+import { apiKeyFor } from "../../helpers/tenants";
 
 afterEach(() => setFaultInjector(null));
 
-async function breakerOf(tool: string) {
-  const tools = (await (await api("/api/v1/tools")).json()) as ToolDescriptor[];
+async function breakerOf(tool: string, key?: string) {
+  const tools = (await (await api("/api/v1/tools", key ? { key } : {})).json()) as ToolDescriptor[];
   return tools.find((t) => t.name === tool)?.breaker;
 }
 
@@ -16,7 +17,7 @@ it("opens on a failing tool, fails fast, probes, closes, and the run finishes on
   let toolCalls = 0;
   setFaultInjector({
     onMessage: (m) => {
-      if (m.step_number !== 1) return undefined;
+      if (m.step_number !== 1 || m.tenant !== "dev") return undefined;
       toolCalls++;
       return upstreamDown ? { failTool: true } : undefined;
     },
@@ -24,7 +25,8 @@ it("opens on a failing tool, fails fast, probes, closes, and the run finishes on
   const created = await createRun({
     prompt: "flaky upstream",
     options: { max_attempts: 10, retry: { base_delay_ms: 50, factor: 1, max_delay_ms: 50 } },
-    plan: { steps: [{ step_number: 1, tool_name: "text", tool_input: { operation: "uppercase", text: "ok" } }] },
+    // A queued tool (sleep): its attempts meet the consumer's breaker whatever the placement.
+    plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 1 } }] },
   });
 
   // Three real failures open the breaker; the next attempt is refused without running the tool.
@@ -37,18 +39,30 @@ it("opens on a failing tool, fails fast, probes, closes, and the run finishes on
   const retries = events.filter((e) => e.type === "step.retry_scheduled");
   expect(retries.slice(0, 3).map((e) => e.data?.reason)).toEqual(["transient", "transient", "transient"]);
   const fastFail = retries.find((e) => e.data?.reason === "circuit_open");
-  expect(fastFail?.data?.error).toBe("Circuit breaker for text is open");
+  expect(fastFail?.data?.error).toBe("Circuit breaker for sleep is open");
   // The retry waits for the breaker to half-open, not for the (50 ms) backoff.
   expect(fastFail?.data?.delay_ms as number).toBeGreaterThan(100);
-  expect(await breakerOf("text")).toMatchObject({ state: "open", failures: 3 });
+  expect(await breakerOf("sleep")).toMatchObject({ state: "open", failures: 3 });
   const callsWhileOpen = toolCalls;
+
+  // Another tenant's sleep steps are not refused by this tenant's open breaker, and it does not see it.
+  const other = await apiKeyFor("t-breaker-other");
+  const theirs = await api("/api/v1/runs", {
+    method: "POST",
+    key: other,
+    json: { prompt: "unaffected", plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 1 } }] } },
+  });
+  const theirRun = await waitForRun(((await theirs.json()) as { run_id: string }).run_id, 10_000, 20, other);
+  expect(theirRun).toMatchObject({ status: "completed", result: { slept_ms: 1 } });
+  expect(theirRun.execution_log[0]?.attempts).toBe(1);
+  expect(await breakerOf("sleep", other)).toMatchObject({ state: "closed", failures: 0 });
 
   upstreamDown = false;
   const run = await waitForRun(created.run_id, 20_000);
-  expect(run).toMatchObject({ status: "completed", result: "OK" });
+  expect(run).toMatchObject({ status: "completed", result: { slept_ms: 1 } });
   // Once the upstream recovered, one delivery (the half-open probe) finished the run.
   expect(toolCalls).toBe(callsWhileOpen + 1);
-  expect(await breakerOf("text")).toMatchObject({ state: "closed", failures: 0, opened_at: null });
+  expect(await breakerOf("sleep")).toMatchObject({ state: "closed", failures: 0, opened_at: null });
   // Other tools' breakers were never touched.
   expect(await breakerOf("calculator")).toMatchObject({ state: "closed", failures: 0 });
 });

@@ -1,9 +1,8 @@
 import type { Json } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
-import type { AttemptGrant, AttemptOutcome } from "../run/decide";
-import { classifyError, type FailureInfo, nonRetryable, ToolError } from "../tools/errors";
-import type { ToolRegistry } from "../tools/registry";
-import type { Tool, ToolContext } from "../tools/types";
+import { classifyError, type FailureInfo, nonRetryable, ToolError } from "./errors";
+import type { ToolRegistry } from "./registry";
+import type { AttemptGrant, AttemptOutcome, Tool, ToolContext } from "./types";
 
 /** The tool and its validated input, or the non-retried failure that bad input is. */
 function prepare(registry: ToolRegistry, grant: AttemptGrant): { tool: Tool; input: unknown } | { error: FailureInfo } {

@@ -6,6 +6,7 @@ import type { RunSnapshot } from "../run/snapshot";
 import { runStub } from "../run/stub";
 import { batchRuns, syncStatements } from "../store/archive-write";
 import { database } from "../store/db";
+import { gateStub } from "../tenancy/gate";
 
 /** The archive queue (wrangler.toml). */
 export const ARCHIVE_QUEUE = "crane-archive";
@@ -21,6 +22,10 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
   const db = database(env.DB);
   const pulled = await Promise.all(
     batch.messages.map(async (message) => {
+      if ((message.body as { health?: unknown } | null)?.health === true) {
+        message.ack(); // a health check's proof that the queue accepts sends
+        return null;
+      }
       const parsed = archiveMessageSchema.safeParse(message.body);
       if (!parsed.success) {
         log("error", "dropped malformed archive message", { message_id: message.id, error: parsed.error.message });
@@ -58,6 +63,22 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
     return;
   }
 
+  // D1 lists these runs from now on: each tenant's gate stops listing them (one call per tenant).
+  const byTenant = new Map<string, { run_id: string; seq: number }[]>();
+  for (const { snap } of items) {
+    if (!snap.finished) continue;
+    byTenant.set(snap.tenant, [...(byTenant.get(snap.tenant) ?? []), { run_id: snap.run.run_id, seq: snap.seq }]);
+  }
+  await Promise.all(
+    [...byTenant].map(async ([tenant, runs]) => {
+      try {
+        await gateStub(env, tenant).archived(runs);
+      } catch (err) {
+        // The gate keeps listing them; the list merges and de-duplicates, so nothing is wrong, only slower.
+        log("warn", "could not tell the gate about archived runs", { tenant, runs: runs.length, error: err });
+      }
+    }),
+  );
   await Promise.all(
     items.map(async ({ message, stub, snap }) => {
       try {

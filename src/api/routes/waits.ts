@@ -1,0 +1,114 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import {
+  approvalSchema,
+  callbackAnswerSchema,
+  callbackBodySchema,
+  callbackTokenParamSchema,
+} from "../../contracts/waiting";
+import { ApiError } from "../../http/problem";
+import { runStubById } from "../../run/stub";
+import { objectIdOfToken } from "../../run/waiting";
+import { gateStub } from "../../tenancy/gate";
+import { principalOf } from "../middleware/auth";
+import { clientAddress } from "../middleware/auth-throttle";
+import { json, problem } from "../responses";
+import type { AppEnv } from "../types";
+import { validationHook } from "../validation";
+import { publicRoute, tenantRoute } from "./define";
+
+const LIMIT_MESSAGE = "limit must be an integer between 1 and 100";
+
+const approvalsQuerySchema = z.object({
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, LIMIT_MESSAGE)
+    .transform(Number)
+    .pipe(z.number().int().min(1, LIMIT_MESSAGE).max(100, LIMIT_MESSAGE))
+    .default(20),
+  cursor: z.string().max(300, "cursor is not valid").optional(),
+});
+
+const listApprovals = tenantRoute({
+  method: "get",
+  path: "/approvals",
+  summary: "The approval inbox: every approval step of the tenant's runs waiting now, oldest first",
+  request: { query: approvalsQuerySchema },
+  responses: {
+    200: {
+      ...json(z.array(approvalSchema), "A page of waiting approvals"),
+      headers: { Link: { schema: { type: "string" }, description: 'rel="next" when more exist' } },
+    },
+  },
+});
+
+const callback = publicRoute({
+  method: "post",
+  path: "/callbacks/{token}",
+  summary: "A waiting step's callback URL, for a third party without an API key (single use)",
+  description:
+    "For a signal step `{ data? }`; for an approval step `{ approve: true|false, comment?, reason?, data? }`. " +
+    "An unknown, used or expired token is the same 404. Rate-limited per client address.",
+  request: {
+    params: callbackTokenParamSchema,
+    body: { required: false, content: { "application/json": { schema: callbackBodySchema } } },
+  },
+  responses: {
+    200: json(callbackAnswerSchema, "Accepted"),
+    404: problem("Unknown, used or expired callback"),
+    429: problem("Too many callbacks from this address (Retry-After)"),
+  },
+});
+
+export const waitRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+const encode = (v: object) => btoa(JSON.stringify(v)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+
+function decode(cursor: string): { s: string; r: string; n: number } | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+  } catch (err) {
+    if (err instanceof SyntaxError || (err instanceof DOMException && err.name === "InvalidCharacterError"))
+      return null;
+    throw err;
+  }
+  const o = v as { s?: unknown; r?: unknown; n?: unknown } | null;
+  return o && typeof o === "object" && typeof o.s === "string" && typeof o.r === "string" && typeof o.n === "number"
+    ? { s: o.s, r: o.r, n: o.n }
+    : null;
+}
+
+waitRoutes.openapi(listApprovals, async (c) => {
+  const { limit, cursor } = c.req.valid("query");
+  const after = cursor === undefined ? null : decode(cursor);
+  if (cursor !== undefined && !after) throw new ApiError(400, "cursor is not valid: pass the value from a Link header");
+  const rows = await gateStub(c.env, principalOf(c).tenant).approvals(limit + 1, after);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  if (rows.length > limit && last) {
+    const url = new URL(c.req.url);
+    url.searchParams.set("cursor", encode({ s: last.since, r: last.run_id, n: last.step_number }));
+    c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
+  }
+  return c.json(page, 200);
+});
+
+const GONE = "Unknown or expired callback";
+
+waitRoutes.openapi(callback, async (c) => {
+  const limiter = c.env.CALLBACKS;
+  if (limiter && !(await limiter.limit({ key: clientAddress(c.req) })).success) {
+    throw new ApiError(429, "Too many callbacks from this address; retry in a minute", {
+      headers: { "Retry-After": "60" },
+    });
+  }
+  const { token } = c.req.valid("param");
+  const objectId = objectIdOfToken(token);
+  const run = objectId ? runStubById(c.env, objectId) : null;
+  if (!run) throw new ApiError(404, GONE);
+  const body = (c.req.valid("json") as z.infer<typeof callbackBodySchema> | undefined) ?? {};
+  const result = await run.callback(token, body);
+  if (!result.ok) throw new ApiError(result.status === 422 ? 422 : 404, result.status === 422 ? result.detail : GONE);
+  return c.json(result.value, 200);
+});

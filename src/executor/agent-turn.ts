@@ -1,0 +1,69 @@
+import type { Json } from "../contracts/common";
+import type { Env } from "../env";
+import { tokenBudget } from "../llm/budget";
+import { type ChatMessage, chat, LlmError, type ToolSpec, tokensOf } from "../llm/client";
+import { llmProvider } from "../llm/config";
+import type { AttemptGrant, AttemptOutcome } from "../tools/types";
+
+/** What the coordinator hands a model turn (`agentTurnContext`). */
+interface TurnContext {
+  goal: string;
+  tools: ToolSpec[];
+  messages: ChatMessage[];
+  max_tokens: number;
+}
+
+const SYSTEM = [
+  "You are an agent inside Crane, a durable agent runtime. Work toward the user's goal.",
+  "Call the tools you are given when you need them; each call's result comes back to you.",
+  "When you have what you need, answer with the final answer as plain text and call no tool.",
+].join(" ");
+
+/**
+ * One model turn of an agent step: checks the tenant's daily token budget, asks the model (goal,
+ * tools as functions, the transcript so far), streams its text to watchers, charges the tokens,
+ * and returns the model's answer or tool calls for the coordinator to record before it acts on them.
+ */
+export async function runTurn(
+  env: Env,
+  tenant: string,
+  grant: AttemptGrant,
+  onDelta: (text: string) => void,
+): Promise<AttemptOutcome> {
+  const provider = llmProvider(env);
+  if (!provider) {
+    return {
+      ok: false,
+      error: { message: "no LLM provider is configured", retryable: false, code: "llm_unavailable" },
+    };
+  }
+  const turn = grant.turn as unknown as TurnContext;
+  const budget = tokenBudget(env, tenant);
+  if ((await budget.left()) <= 0) {
+    return {
+      ok: false,
+      error: {
+        message: `budget_exhausted: the tenant's ${budget.limit} LLM tokens for today are spent`,
+        retryable: false,
+        code: "budget_exhausted",
+      },
+    };
+  }
+  try {
+    const answer = await chat(
+      provider,
+      [{ role: "system", content: SYSTEM }, { role: "user", content: turn.goal }, ...turn.messages],
+      { maxTokens: turn.max_tokens, tools: turn.tools, onDelta },
+    );
+    const tokens = tokensOf(answer);
+    await budget.spend(tokens);
+    const output: Json =
+      answer.toolCalls.length > 0
+        ? { tool_calls: answer.toolCalls.map((c) => ({ name: c.name, arguments: c.arguments })), tokens }
+        : { answer: answer.text, tokens };
+    return { ok: true, output };
+  } catch (err) {
+    if (!(err instanceof LlmError)) throw err;
+    return { ok: false, error: { message: err.message, retryable: err.retryable, code: err.reason } };
+  }
+}
