@@ -1,0 +1,24 @@
+import { CraneError } from "../client";
+
+/** An API error as its problem's `detail` (and field errors), never a blank page. */
+export function ProblemView({ error, title }: { error: unknown; title?: string }) {
+  if (error === null || error === undefined) return null;
+  const problem = error instanceof CraneError ? error.problem : null;
+  const detail = problem?.detail ?? (error instanceof Error ? error.message : String(error));
+  return (
+    <div className="problem" role="alert">
+      {title ? <strong>{title}: </strong> : null}
+      <span className="detail">{detail}</span>
+      {problem && problem.status > 0 ? <span className="status-code"> ({problem.status})</span> : null}
+      {problem?.errors?.length ? (
+        <ul>
+          {problem.errors.map((e) => (
+            <li key={`${e.path}:${e.message}`}>
+              <code>{e.path}</code>: {e.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}

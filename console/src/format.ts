@@ -1,0 +1,39 @@
+import type { RunStatus, StepStatus } from "../../src/contracts/run";
+
+export type AnyStatus = RunStatus | StepStatus | "half_open" | "open" | "closed" | "completed" | "skipped";
+
+/** "3.2 s", "450 ms", "2 min 5 s", "1 h 4 min". */
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** "12 s ago", "3 min ago", … from an ISO timestamp. */
+export function age(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return "—";
+  const ms = Math.max(0, now - Date.parse(iso));
+  if (ms < 5000) return "just now";
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s ago`;
+  return `${duration(ms).replace(/ \d+ (s|min|h)$/, "")} ago`;
+}
+
+export function time(iso: string | null | undefined): string {
+  return iso ? new Date(iso).toLocaleString() : "—";
+}
+
+export function json(value: unknown): string {
+  return value === undefined ? "—" : JSON.stringify(value, null, 2);
+}
+
+export const FINISHED: ReadonlySet<string> = new Set(["completed", "failed", "cancelled"]);
+
+export function percent(rate: number | null | undefined): string {
+  return rate === null || rate === undefined ? "—" : `${(rate * 100).toFixed(rate === 1 ? 0 : 1)} %`;
+}

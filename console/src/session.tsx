@@ -1,0 +1,133 @@
+import { createContext, type FormEvent, type ReactNode, useCallback, useContext, useState } from "react";
+import { CraneClient, DEV_API_KEY } from "./client";
+import { ProblemView } from "./components/problem";
+
+/** Session storage: the key lives as long as the tab. */
+const KEY = "crane.apiKey";
+
+interface Session {
+  client: CraneClient;
+  signOut: () => void;
+}
+
+interface SignedIn {
+  client: CraneClient;
+  apiKey: string;
+}
+
+const SessionContext = createContext<Session | null>(null);
+
+export function useClient(): CraneClient {
+  const session = useContext(SessionContext);
+  if (!session) throw new Error("useClient outside a signed-in session");
+  return session.client;
+}
+
+export function useSession(): Session {
+  const session = useContext(SessionContext);
+  if (!session) throw new Error("useSession outside a signed-in session");
+  return session;
+}
+
+/** Asks the API whether a key works (any authenticated read will do). */
+async function check(apiKey: string): Promise<SignedIn> {
+  const client = new CraneClient({ baseUrl: location.origin, apiKey });
+  await client.listRuns({ limit: 1 });
+  return { client, apiKey };
+}
+
+/**
+ * Signs in with the key kept in session storage, or else the development key (which only a
+ * development Worker accepts), at once and without a round trip of its own: the page's first
+ * requests prove the key. The first 401 brings up the sign-in form (with the API's detail when a
+ * stored key was refused).
+ */
+export function SessionGate({ children }: { children: ReactNode }) {
+  const [refused, setRefused] = useState<{ error: unknown } | null>(null);
+  const [client, setClient] = useState<CraneClient | null>(() => {
+    const apiKey = sessionStorage.getItem(KEY) ?? DEV_API_KEY;
+    const stored = sessionStorage.getItem(KEY) !== null;
+    return new CraneClient({
+      baseUrl: location.origin,
+      apiKey,
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (res.status === 401) {
+          const detail = await res
+            .clone()
+            .json()
+            .then((p: { detail?: string }) => p.detail ?? "The API key was refused")
+            .catch(() => "The API key was refused");
+          sessionStorage.removeItem(KEY);
+          // A refused development key is the normal case in production: just ask.
+          setRefused({ error: stored ? new Error(detail) : null });
+          setClient(null);
+        } else if (res.ok && !stored) sessionStorage.setItem(KEY, apiKey);
+        return res;
+      },
+    });
+  });
+  const signIn = useCallback(({ client, apiKey }: SignedIn) => {
+    sessionStorage.setItem(KEY, apiKey);
+    setRefused(null);
+    setClient(client);
+  }, []);
+
+  if (client) {
+    const signOut = () => {
+      sessionStorage.removeItem(KEY);
+      setRefused({ error: null });
+      setClient(null);
+    };
+    return <SessionContext.Provider value={{ client, signOut }}>{children}</SessionContext.Provider>;
+  }
+  return (
+    <SignIn
+      error={refused?.error ?? null}
+      onSubmit={async (key) => {
+        try {
+          signIn(await check(key));
+        } catch (err) {
+          setRefused({ error: err });
+        }
+      }}
+    />
+  );
+}
+
+function SignIn({ error, onSubmit }: { error: unknown; onSubmit: (key: string) => Promise<void> }) {
+  const [key, setKey] = useState("");
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    await onSubmit(key.trim());
+    setBusy(false);
+  };
+  return (
+    <main className="signin">
+      <h1>Crane console</h1>
+      <form onSubmit={submit}>
+        <label htmlFor="api-key">API key</label>
+        <input
+          id="api-key"
+          type="password"
+          autoComplete="off"
+          required
+          value={key}
+          onChange={(e) => setKey(e.target.value)}
+        />
+        <p className="hint">
+          Kept in this tab's session storage only. An admin creates keys with POST /api/v1/admin/api-keys.
+        </p>
+        <button type="submit" className="primary" disabled={busy || key.trim() === ""}>
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+      </form>
+      <ProblemView error={error} />
+      <p>
+        <a href="/docs">API reference</a>
+      </p>
+    </main>
+  );
+}

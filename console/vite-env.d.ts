@@ -1,0 +1,2 @@
+// Side-effect imports of style sheets, which Vite bundles.
+declare module "*.css";

@@ -1,0 +1,296 @@
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createRun,
+  DESKTOP,
+  finished,
+  getRun,
+  type LocalCrane,
+  launchChromium,
+  openTab,
+  PHONE,
+  startCrane,
+  type Tab,
+  unexpected,
+  until,
+} from "./harness";
+
+// The console against a real `wrangler dev` (static assets, API, live WebSocket, D1) in Debian's
+// headless Chromium. Every page refuses requests to other origins and records them.
+let crane: LocalCrane;
+let browser: Browser;
+const tabs: Tab[] = [];
+
+beforeAll(async () => {
+  // Finished runs leave their Durable Object 1.5 s after archiving: later reads come from D1.
+  crane = await startCrane({ RUN_RETENTION_MS: "1500", LOG_LEVEL: "info" });
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  crane?.kill();
+});
+
+async function tab(opts: Parameters<typeof openTab>[2] = {}): Promise<Tab> {
+  const t = await openTab(browser, crane.url, opts);
+  tabs.push(t);
+  return t;
+}
+
+/** Nothing from another origin, no script error, no CSP refusal. */
+function expectClean(t: Tab) {
+  expect(t.offsite).toEqual([]);
+  expect(unexpected(t.errors)).toEqual([]);
+}
+
+const PARALLEL_PLAN = {
+  steps: [
+    { step_number: 1, tool_name: "sleep", tool_input: { ms: 2500 } },
+    { step_number: 2, tool_name: "sleep", tool_input: { ms: 2500 } },
+    { step_number: 3, tool_name: "sleep", tool_input: { ms: 2500 } },
+    {
+      step_number: 4,
+      tool_name: "calculator",
+      tool_input: {
+        expression: "{{steps.1.output.slept_ms}} + {{steps.2.output.slept_ms}} + {{steps.3.output.slept_ms}}",
+      },
+    },
+  ],
+};
+
+describe("assets", () => {
+  it("the console's JavaScript stays within 300 KB gzip", () => {
+    const dir = path.resolve(import.meta.dirname, "../../dist/public/assets");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".js"));
+    expect(files.length).toBeGreaterThan(0);
+    const gzip = files.reduce((n, f) => n + gzipSync(readFileSync(path.join(dir, f)), { level: 9 }).length, 0);
+    expect(gzip).toBeLessThanOrEqual(300 * 1024);
+  });
+
+  it("every console route and /docs is served with a Content-Security-Policy of Crane's origin only", async () => {
+    for (const p of ["/", "/runs/some-run", "/approvals", "/metrics", "/tools", "/docs"]) {
+      const res = await fetch(`${crane.url}${p}`);
+      expect(res.status, p).toBe(200);
+      expect(res.headers.get("content-type"), p).toMatch(/^text\/html/);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      expect(csp, p).toMatch(/default-src 'self'/);
+      expect(csp, p).toMatch(/script-src 'self';/);
+      expect(csp, p).toMatch(/connect-src 'self';/);
+      // No host, scheme wildcard or eval anywhere in the policy.
+      expect(csp, p).not.toMatch(/https?:|wss?:|\*|unsafe-eval/);
+      await res.body?.cancel();
+    }
+    const html = await (await fetch(`${crane.url}/`)).text();
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/); // no inline script
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+});
+
+describe("runs", () => {
+  it("the runs page lists a run created through the API, and a new run appears without a reload", async () => {
+    const first = await createRun(crane, { prompt: "calculate 6*7" });
+    const t = await tab();
+    await t.page.goto(`${crane.url}/`);
+    const row = t.page.locator(`tr[data-run-id="${first.run_id}"]`);
+    await row.waitFor();
+    await expect.poll(() => row.locator(".status").getAttribute("data-status")).toBe("completed");
+    expect(await row.textContent()).toContain("calculate 6*7");
+    // The session signed in by itself with the development key.
+    expect(await t.page.evaluate(() => sessionStorage.getItem("crane.apiKey"))).toBe("crane-dev-key");
+
+    await t.page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 1;
+    });
+    const second = await createRun(crane, { prompt: "calculate 1+2 and calculate 3+4" });
+    await t.page.locator(`tr[data-run-id="${second.run_id}"]`).waitFor();
+    expect(await t.page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+
+    // Filters go to the API: a failed run only under status=failed.
+    const failed = await createRun(crane, { prompt: "calculate 1/0" });
+    await t.page.getByLabel("Status").selectOption("failed");
+    await t.page.locator(`tr[data-run-id="${failed.run_id}"]`).waitFor();
+    await expect.poll(() => t.page.locator(`tr[data-run-id="${first.run_id}"]`).count()).toBe(0);
+    expect(new URL(t.page.url()).searchParams.get("status")).toBe("failed");
+    expectClean(t);
+  });
+
+  it("a run page draws the parallel DAG and its nodes turn to succeeded live", async () => {
+    const run = await createRun(crane, { prompt: "three sleeps and a sum", plan: PARALLEL_PLAN });
+    const t = await tab();
+    await t.page.goto(`${crane.url}/runs/${run.run_id}`);
+    const node = (n: number) => t.page.locator(`[data-testid="dag-node-${n}"]`);
+    await node(4).waitFor();
+    // Three independent steps, one joining step: edges 1→4, 2→4, 3→4 and nothing between 1, 2 and 3.
+    const edgeIds = await t.page
+      .locator(".react-flow__edge")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("data-id")));
+    expect(edgeIds.sort()).toEqual(["1-4", "2-4", "3-4"]);
+    await t.page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 1;
+    });
+    // The three sleeps run at the same time, as the page shows it.
+    await t.page.waitForFunction(
+      () =>
+        [1, 2, 3].every(
+          (n) => document.querySelector(`[data-testid="dag-node-${n}"]`)?.getAttribute("data-status") === "running",
+        ),
+      undefined,
+      { timeout: 20_000 },
+    );
+    expect(await node(4).getAttribute("data-status")).toBe("pending");
+    expect(await node(1).textContent()).toContain("running");
+    for (const n of [1, 2, 3, 4]) {
+      await t.page.locator(`[data-testid="dag-node-${n}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
+    }
+    expect(await node(4).textContent()).toContain("succeeded");
+    await t.page.locator('[data-run-status="completed"]').waitFor();
+    expect(await t.page.locator('[data-testid="run-result"]').textContent()).toBe("7500");
+    // Live over the WebSocket, not by reloading.
+    expect(await t.page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+    expect(t.sockets.some((u) => u.includes(`/api/v1/runs/${run.run_id}/live`))).toBe(true);
+
+    // The selected step's panel: the resolved input and the output.
+    await t.page.locator('[data-testid="step-button-4"]').click();
+    await expect.poll(() => t.page.locator('[data-testid="step-input"]').textContent()).toContain("2500 + 2500 + 2500");
+    expect(await t.page.locator('[data-testid="step-output"]').textContent()).toBe("7500");
+    // The timeline has a running segment for each step.
+    expect(await t.page.locator(".timeline .seg-running").count()).toBeGreaterThanOrEqual(4);
+    expectClean(t);
+  });
+
+  it("cancel from the run page cancels a running run", async () => {
+    const run = await createRun(crane, {
+      prompt: "a long sleep",
+      plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 60_000 } }] },
+      options: { step_timeout_ms: 120_000 },
+    });
+    const t = await tab();
+    await t.page.goto(`${crane.url}/runs/${run.run_id}`);
+    await t.page.locator('[data-testid="dag-node-1"][data-status="running"]').waitFor();
+    await t.page.getByRole("button", { name: "Cancel", exact: true }).click();
+    await t.page.locator('[data-run-status="cancelled"]').waitFor();
+    expect((await getRun(crane, run.run_id)).status).toBe("cancelled");
+    expect(await t.page.locator('[data-testid="dag-node-1"]').getAttribute("data-status")).toBe("cancelled");
+    expectClean(t);
+  });
+
+  it("steps are chosen with the keyboard, on the graph and in the step list", async () => {
+    const run = await createRun(crane, { prompt: "calculate 2*21 then uppercase done" });
+    await until("the run to finish", async () => ((await getRun(crane, run.run_id)).status === "completed" ? 1 : null));
+    const t = await tab();
+    await t.page.goto(`${crane.url}/runs/${run.run_id}`);
+    await t.page.locator('[data-testid="step-panel"]').waitFor();
+    await t.page.locator('.react-flow__node[data-id="2"]').focus();
+    await t.page.keyboard.press("Enter");
+    await expect.poll(() => t.page.locator("#step-title").textContent()).toContain("Step 2");
+    await t.page.locator('[data-testid="step-button-1"]').focus();
+    await t.page.keyboard.press("Enter");
+    await expect.poll(() => t.page.locator("#step-title").textContent()).toContain("Step 1");
+    expectClean(t);
+  });
+
+  it("an unknown run shows the API's problem detail, not a blank page", async () => {
+    const t = await tab();
+    await t.page.goto(`${crane.url}/runs/no-such-run`);
+    const alert = t.page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain("Run 'no-such-run' not found");
+    expect(t.offsite).toEqual([]);
+  });
+
+  it("the console still shows a run after it left its Durable Object (reads from D1)", async () => {
+    const run = await createRun(crane, { prompt: "calculate 20+22 then reverse archived" });
+    await until("the run to finish", async () => (finished(await getRun(crane, run.run_id)) ? 1 : null));
+    await until(
+      "the run's storage to be deleted after retention",
+      async () =>
+        crane.output
+          .split("\n")
+          .some((l) => l.includes("run storage deleted after retention") && l.includes(run.run_id))
+          ? 1
+          : null,
+      60_000,
+    );
+    const t = await tab();
+    await t.page.goto(`${crane.url}/runs/${run.run_id}`);
+    await t.page.locator('[data-run-status="completed"]').waitFor();
+    await t.page.locator('[data-testid="dag-node-2"][data-status="succeeded"]').waitFor();
+    expect(await t.page.locator('[data-testid="run-result"]').textContent()).toBe('"devihcra"');
+    // Its events too (the timeline and the event list).
+    await t.page.locator(".all-events summary").click();
+    await expect.poll(() => t.page.locator(".all-events tbody tr").count()).toBeGreaterThan(4);
+    expectClean(t);
+  });
+});
+
+describe("other pages", () => {
+  it("the tools page shows the catalog with each input schema and breaker state", async () => {
+    const t = await tab();
+    await t.page.goto(`${crane.url}/tools`);
+    const card = t.page.locator('[data-tool="calculator"]');
+    await card.waitFor();
+    expect(await card.textContent()).toContain("breaker closed");
+    await card.locator("summary").click();
+    expect(await card.locator("pre").textContent()).toContain('"expression"');
+    for (const tool of ["todo_store", "text", "sleep"]) await t.page.locator(`[data-tool="${tool}"]`).waitFor();
+    expectClean(t);
+  });
+
+  it("the metrics page shows success rate and p50/p95/p99 per tool, with charts", async () => {
+    const run = await createRun(crane, { prompt: "calculate 3*3" });
+    await until("the run to be listed as finished", async () => (finished(await getRun(crane, run.run_id)) ? 1 : null));
+    const t = await tab();
+    await t.page.goto(`${crane.url}/metrics`);
+    const row = t.page.locator('table.metrics tr[data-tool="calculator"]');
+    await row.waitFor();
+    expect(await row.textContent()).toMatch(/p50 .*p95 .*p99 /);
+    expect(await row.textContent()).toMatch(/\d+(\.\d)? %/);
+    expect(await t.page.locator(".chart canvas").count()).toBeGreaterThanOrEqual(2);
+    await t.page.getByLabel("Window").selectOption("24h");
+    await row.waitFor();
+    expectClean(t);
+  });
+
+  it("a wrong key asks to sign in with the API's detail; the right one signs in", async () => {
+    const t = await tab({ apiKey: "not-a-key" });
+    await t.page.goto(`${crane.url}/tools`);
+    await t.page.getByRole("alert").waitFor();
+    expect((await t.page.getByRole("alert").textContent())?.length).toBeGreaterThan(10);
+    await t.page.getByLabel("API key").fill("crane-dev-key");
+    await t.page.getByRole("button", { name: "Sign in" }).click();
+    await t.page.locator('[data-tool="calculator"]').waitFor();
+    expect(await t.page.evaluate(() => sessionStorage.getItem("crane.apiKey"))).toBe("crane-dev-key");
+    expect(t.offsite).toEqual([]);
+  });
+
+  it("pages fit a phone-width screen and 1280×800 without sideways scrolling", async () => {
+    const run = await createRun(crane, { prompt: "calculate 1+1 and calculate 2+2 then list todos" });
+    for (const viewport of [PHONE, DESKTOP]) {
+      const t = await tab({ viewport });
+      for (const p of ["/", `/runs/${run.run_id}`, "/tools", "/metrics", "/approvals"]) {
+        await t.page.goto(`${crane.url}${p}`);
+        await t.page.locator("main h1").first().waitFor();
+        await t.page.waitForLoadState("networkidle");
+        const overflow = await t.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, `${p} at ${viewport.width}px`).toBeLessThanOrEqual(0);
+      }
+      expect(t.offsite).toEqual([]);
+    }
+  });
+});
+
+describe("/docs", () => {
+  it("/docs renders the API reference offline: no request leaves Crane's origin", async () => {
+    const t = await tab();
+    const res = await t.page.goto(`${crane.url}/docs`);
+    expect(res?.status()).toBe(200);
+    expect(res?.url()).toBe(`${crane.url}/docs`);
+    await t.page.getByText("List runs").first().waitFor({ timeout: 60_000 });
+    await t.page.waitForLoadState("networkidle");
+    expect(await t.page.locator("body").textContent()).toContain("/api/v1/runs");
+    expectClean(t);
+  });
+});

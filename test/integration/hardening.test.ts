@@ -1,0 +1,321 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { RunSummary } from "../../src/contracts/history";
+import type { Run } from "../../src/contracts/run";
+import { api, createRun, getRun, waitForRun } from "../helpers/api";
+import { todoCount } from "../helpers/faults";
+import { apiKeyFor } from "../helpers/tenants";
+
+const UUID = "01a21900-0000-7000-8000-000000000000";
+const coordinator = (tenant: string, runId: string) => env.RUNS.get(env.RUNS.idFromName(`${tenant}:${runId}`));
+
+/** Every route that needs a key, spelt plainly, with a method and (for POST) a JSON body. */
+const KEYED_ROUTES: [string, string][] = [
+  ["GET", "/api/v1/tools"],
+  ["GET", "/api/v1/metrics"],
+  ["GET", "/api/v1/runs"],
+  ["POST", "/api/v1/runs"],
+  ["GET", "/api/v1/approvals"],
+  ["GET", `/api/v1/runs/${UUID}`],
+  ["GET", `/api/v1/runs/${UUID}/events`],
+  ["POST", `/api/v1/runs/${UUID}/cancel`],
+  ["POST", `/api/v1/runs/${UUID}/rerun`],
+  ["POST", `/api/v1/runs/${UUID}/steps/1/approve`],
+  ["POST", `/api/v1/runs/${UUID}/steps/1/reject`],
+  ["POST", `/api/v1/runs/${UUID}/signals/go`],
+];
+
+/** Percent-encodes the letters of `path` chosen by `pick` (after /api/v1/), as an attacker would. */
+function encodeLetters(path: string, pick: (i: number) => boolean): string {
+  const prefix = "/api/v1/";
+  const rest = path.slice(prefix.length);
+  return (
+    prefix +
+    [...rest]
+      .map((ch, i) => (/[a-z]/.test(ch) && pick(i) ? `%${ch.charCodeAt(0).toString(16).toUpperCase()}` : ch))
+      .join("")
+  );
+}
+
+async function keyless(method: string, path: string) {
+  const res = await api(path, { method, key: null, ...(method === "POST" ? { json: { prompt: "x" } } : {}) });
+  return { status: res.status, type: res.headers.get("Content-Type") ?? "", body: await res.text() };
+}
+
+describe("security: a key is required whatever the spelling of the path", () => {
+  it.each([
+    ["GET", "/api/v1/%74ools"],
+    ["GET", `/api/v1/%72uns/${UUID}`],
+    ["GET", "/api/v1/%6Detrics"],
+    ["POST", "/api/v1/run%73"],
+    ["GET", "/api/v1/%61pprovals"],
+    ["GET", `/api/v1/runs/${UUID}/%65vents`],
+    ["POST", `/api/v1/runs/${UUID}/steps/1/%61pprove`],
+    ["GET", "/api/v1/./tools"],
+    ["GET", "/api/v1/runs/../tools"],
+    ["GET", "/api/v1/%2e/tools"],
+  ])("%s %s without a key is 401 (never data, never 500)", async (method, path) => {
+    const res = await keyless(method, path);
+    expect(res.status, res.body).toBe(401);
+    expect(res.type).toBe("application/problem+json");
+  });
+
+  it.each([
+    ["GET", "/API/V1/TOOLS"],
+    ["GET", "/api/v1//tools"],
+    ["GET", "/api/v1/tools/"],
+    ["GET", "/api/V1/tools"],
+  ])("%s %s (another path) is 404, never data", async (method, path) => {
+    const res = await keyless(method, path);
+    expect(res.status, res.body).toBe(404);
+    expect(res.body).not.toContain("input_schema");
+  });
+
+  it("an encoded path with a key reaches the same route as the plain one", async () => {
+    const res = await api("/api/v1/%74ools");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { name: string }[]).map((t) => t.name)).toContain("calculator");
+  });
+
+  it("property: any percent-encoding of any keyed route's letters, without a key, is 401 or 404 — never 2xx, never 5xx", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...KEYED_ROUTES),
+        fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+        async ([method, path], bits) => {
+          const res = await keyless(
+            method,
+            encodeLetters(path, (i) => bits[i % bits.length] === true),
+          );
+          expect([401, 404], `${method} ${path}: ${res.body}`).toContain(res.status);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("reserves tenant names that a lost value would stringify to", async () => {
+    for (const tenant of ["undefined", "null", "NULL", "NaN", "admin"]) {
+      const res = await api("/api/v1/admin/api-keys", {
+        method: "POST",
+        key: "crane-dev-admin",
+        json: { tenant, name: "x" },
+      });
+      expect(res.status, tenant).toBe(422);
+      expect(((await res.json()) as { detail: string }).detail).toContain("tenant name is reserved");
+    }
+  });
+});
+
+describe("security: looking up a run id that has no run stores nothing", () => {
+  it("GET, events, live, cancel, approve and signal of an unknown id answer 404 and leave its object empty", async () => {
+    const id = crypto.randomUUID();
+    expect((await api(`/api/v1/runs/${id}`)).status).toBe(404);
+    expect((await api(`/api/v1/runs/${id}/events`)).status).toBe(404);
+    expect((await api(`/api/v1/runs/${id}/live`, { headers: { Upgrade: "websocket" } })).status).toBe(404);
+    expect((await api(`/api/v1/runs/${id}/cancel`, { method: "POST" })).status).toBe(404);
+    expect((await api(`/api/v1/runs/${id}/steps/1/approve`, { method: "POST" })).status).toBe(404);
+    expect((await api(`/api/v1/runs/${id}/signals/go`, { method: "POST" })).status).toBe(404);
+    const stored = await runInDurableObject(coordinator("dev", id), async (_, state) => ({
+      tables: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master").one().n,
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(stored).toEqual({ tables: 0, alarm: null });
+  });
+
+  it("an id that is not a run id is 404 without reaching any object", async () => {
+    for (const id of ["nope", "x".repeat(64), "01A21900-0000-7000-8000-000000000000"]) {
+      expect((await api(`/api/v1/runs/${id}`)).status, id).toBe(404);
+    }
+  });
+});
+
+describe("security: reference fan-in", () => {
+  const bigList = async (tenant: string) => {
+    // 48 todos of 1000 characters: a `list` step outputs ~50 KB.
+    const text = "x".repeat(990);
+    for (let i = 0; i < 48; i++) {
+      await env.DB.prepare("INSERT INTO todos (id, tenant, text, completed, created_at) VALUES (?, ?, ?, 0, ?)")
+        .bind(crypto.randomUUID(), tenant, `${i} ${text}`, new Date().toISOString())
+        .run();
+    }
+  };
+
+  it("refuses a step with more references than allowed (422), before anything runs", async () => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      json: {
+        prompt: "fan-in",
+        plan: {
+          steps: [
+            { step_number: 1, tool_name: "calculator", tool_input: { expression: "1" } },
+            {
+              step_number: 2,
+              tool_name: "text",
+              tool_input: { operation: "char_count", text: "{{steps.1.output}}".repeat(500) },
+            },
+          ],
+        },
+      },
+    });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { detail: string }).detail).toContain("holds 500 references; at most 64");
+  });
+
+  it.each(["text", "todo_store"])(
+    "a step whose resolved input would be megabytes fails, not retried, and the run stays small (%s)",
+    async (tool) => {
+      const tenant = `t-fanin-${tool}`;
+      const key = await apiKeyFor(tenant);
+      await bigList(tenant);
+      // 50 references (900 characters, within the text limits) to a ~50 KB output: ~2.5 MB resolved.
+      const refs = "{{steps.1.output}}".repeat(50);
+      const input = tool === "text" ? { operation: "char_count", text: refs } : { action: "add", text: refs };
+      const res = await api("/api/v1/runs", {
+        method: "POST",
+        key,
+        json: {
+          prompt: "fan-in",
+          plan: {
+            steps: [
+              { step_number: 1, tool_name: "todo_store", tool_input: { action: "list" } },
+              { step_number: 2, tool_name: tool, tool_input: input },
+            ],
+          },
+        },
+      });
+      expect(res.status).toBe(201);
+      const run = await waitForRun(((await res.json()) as Run).run_id, 15_000, 20, key);
+      expect(run.status).toBe("failed");
+      expect(run.execution_log[1]).toMatchObject({ status: "failed", attempts: 1 });
+      expect(run.execution_log[1]?.error).toBe("Input with its references resolved exceeds 65536 bytes");
+      const body = await (await api(`/api/v1/runs/${run.run_id}`, { key })).text();
+      expect(body.length).toBeLessThan(200_000);
+      // The tenant's active-run slot was given back: a new run starts.
+      expect((await api("/api/v1/runs", { method: "POST", key, json: { prompt: "calculate 1+1" } })).status).toBe(201);
+    },
+  );
+});
+
+describe("bad input is never a 500", () => {
+  it.each([5_000, 10_000])("a tool_input nested %i arrays deep is a 422 naming the depth", async (depth) => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: `{"prompt":"deep","plan":{"steps":[{"step_number":1,"tool_name":"calculator","tool_input":{"expression":${"[".repeat(depth)}${"]".repeat(depth)}}}]}}`,
+    });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { detail: string }).detail).toBe(
+      "Request body nests arrays or objects deeper than 32 levels",
+    );
+  });
+
+  it("brackets inside strings do not count as nesting", async () => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      json: {
+        prompt: `[[[[${"[".repeat(100)}`,
+        plan: {
+          steps: [{ step_number: 1, tool_name: "text", tool_input: { operation: "trim", text: "{".repeat(200) } }],
+        },
+      },
+    });
+    expect(res.status).toBe(201);
+  });
+
+  it("property: deep JSON, huge strings and odd Unicode in any body never make a 5xx", async () => {
+    const odd = fc.string({ unit: "binary", maxLength: 200 });
+    const deep = fc.integer({ min: 30, max: 3000 }).map((d) => `${"[".repeat(d)}${"]".repeat(d)}`);
+    const body = fc.oneof(
+      deep,
+      odd.map((s) => JSON.stringify({ prompt: s })),
+      fc.integer({ min: 1, max: 300_000 }).map((n) => JSON.stringify({ prompt: "x".repeat(n) })),
+      deep.map((d) => `{"prompt":"x","options":${d}}`),
+      odd,
+    );
+    const path = fc.constantFrom("/api/v1/runs", `/api/v1/runs/${UUID}/cancel`, `/api/v1/runs/${UUID}/signals/a`);
+    await fc.assert(
+      fc.asyncProperty(path, body, async (p, b) => {
+        const res = await api(p, { method: "POST", headers: { "Content-Type": "application/json" }, body: b });
+        expect(res.status, `${p} ${b.slice(0, 80)}`).toBeLessThan(500);
+      }),
+      { numRuns: 120 },
+    );
+  });
+});
+
+describe("correctness: lists read their own writes", () => {
+  it("a run is listed as soon as its POST answered, and shows its final status once it finished", async () => {
+    const key = await apiKeyFor("t-ryw");
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      key,
+      json: {
+        prompt: "listed at once",
+        plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 300 } }] },
+      },
+    });
+    const { run_id } = (await res.json()) as Run;
+    const first = (await (await api("/api/v1/runs", { key })).json()) as RunSummary[];
+    expect(first[0]).toMatchObject({ run_id, status: "running", planner: "explicit", step_count: 1 });
+
+    const done = await waitForRun(run_id, 10_000, 20, key);
+    // Final within 1 s of finishing (API.md): poll the list against that bound.
+    const deadline = Date.parse(done.completed_at ?? "") + 1000;
+    let listed: RunSummary | undefined;
+    do {
+      listed = ((await (await api("/api/v1/runs", { key })).json()) as RunSummary[]).find((r) => r.run_id === run_id);
+    } while (listed?.status !== "completed" && Date.now() < deadline);
+    expect(listed).toMatchObject({ status: "completed", result: { slept_ms: 300 } });
+  });
+
+  it("a run that finished inside its POST is listed finished at once", async () => {
+    const key = await apiKeyFor("t-ryw-inline");
+    const created = await api("/api/v1/runs", { method: "POST", key, json: { prompt: "calculate 6 * 7" } });
+    const { run_id } = (await created.json()) as Run;
+    const [top] = (await (await api("/api/v1/runs", { key })).json()) as RunSummary[];
+    expect(top).toMatchObject({ run_id, status: "completed", result: 42 });
+  });
+});
+
+describe("correctness: Idempotency-Key after retention", () => {
+  it("a replay after the run's storage was purged returns the archived run and runs nothing again", async () => {
+    const text = `idempotent ${crypto.randomUUID()}`;
+    const body = {
+      prompt: "once",
+      plan: { steps: [{ step_number: 1, tool_name: "todo_store", tool_input: { action: "add", text } }] },
+    };
+    const headers = { "Idempotency-Key": `key-${crypto.randomUUID()}` };
+    const first = await api("/api/v1/runs", { method: "POST", json: body, headers });
+    const { run_id } = (await first.json()) as Run;
+    await waitForRun(run_id);
+    // RUN_RETENTION_MS is 3 s in the tests: wait until the coordinator deleted its storage.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const tables = await runInDurableObject(
+        coordinator("dev", run_id),
+        (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master").one().n,
+      );
+      if (tables === 0) break;
+      if (Date.now() > deadline) throw new Error("the run was not purged");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const replay = await api("/api/v1/runs", { method: "POST", json: body, headers });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(((await replay.json()) as Run).run_id).toBe(run_id);
+    expect(await todoCount(text)).toBe(1);
+    const again = await getRun(run_id);
+    expect(again.status).toBe("completed");
+  });
+});
+
+describe("tests cover what runs in production", () => {
+  it("a pure calculation completes within its POST (placement default: the coordinator runs it)", async () => {
+    const run = await createRun({ prompt: "calculate (41*7)+13" });
+    expect(run).toMatchObject({ status: "completed", result: 300 });
+    expect(run.execution_log[0]).toMatchObject({ status: "succeeded", attempts: 1 });
+  });
+});
