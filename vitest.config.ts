@@ -86,6 +86,8 @@ export default defineConfig(async () => {
     LLM_MODEL: "test-model",
     LLM_API_KEY: "sk-test",
     LLM_TIMEOUT_MS: "300",
+    // Small enough for one test to spend a tenant's day; other tests use their own tenants.
+    LLM_TOKENS_PER_DAY: "10000",
   });
   // Node-side suites start their own `wrangler dev`: after the in-runtime suites, one file at a time.
   const node = (name: string, include: string[], groupOrder: number) => ({

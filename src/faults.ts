@@ -18,6 +18,8 @@ export interface MessageFault {
   hangMs?: number;
   /** Wait this long before reporting the outcome: a slow or partitioned consumer. */
   delayReportMs?: number;
+  /** Wait for this before reporting the outcome: a report held back until the test lets it go. */
+  holdReport?: Promise<void>;
 }
 
 /**

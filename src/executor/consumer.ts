@@ -11,6 +11,7 @@ import { runTool } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 import { runTurn } from "./agent-turn";
 import { BreakerClient } from "./breaker";
+import { coalesce } from "./deltas";
 import { Fairness } from "./fairness";
 
 /** The dead-letter queue of `crane-steps` (wrangler.toml): messages the queue gave up on. */
@@ -128,10 +129,12 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     }
     if (fault.throwBeforeTool) throw new Error("injected fault: consumer crashed before the tool ran");
     const started = Date.now();
-    const onDelta = (text: string) => waitUntil(stub.delta(step_number, attempt, task, text));
-    const outcome = await execute(env, body, grant, fault, waitUntil, onDelta);
+    const deltas = coalesce((text) => stub.delta(step_number, attempt, task, text));
+    const outcome = await execute(env, body, grant, fault, waitUntil, deltas.push);
+    await deltas.flush();
     if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
     if (fault.delayReportMs) await sleep(fault.delayReportMs);
+    if (fault.holdReport) await fault.holdReport;
     await stub.finishAttempt(step_number, attempt, outcome, task);
     const duration_ms = Date.now() - started;
     if (outcome.ok) log.info("step attempt succeeded", { tool: grant.tool_name, duration_ms });

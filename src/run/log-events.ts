@@ -1,9 +1,9 @@
 import type { Env } from "../env";
 import { type Level, log, newSpanId } from "../observability/log";
 import { recordRun, recordStep } from "../observability/metrics";
+import { findTask } from "./attempts";
 import type { RunEvent } from "./events";
 import type { RunState } from "./state";
-import { findTask } from "./attempts";
 import { transitionOf } from "./tasks";
 
 /** Which events are worth a log line, at which level. Dispatches and starts stay in the event log only. */
@@ -111,7 +111,15 @@ function inlineAttempt(
   const code =
     typeof e.data?.code === "string" ? e.data.code : typeof e.data?.reason === "string" ? e.data.reason : "failed";
   // Inline attempts finish in the commit that started them: their duration is below the clock's resolution.
-  const fields = { ...base, step_number: moved.ref.step, attempt: e.attempt, tool, span_id: newSpanId(), duration_ms: 0, inline: true };
+  const fields = {
+    ...base,
+    step_number: moved.ref.step,
+    attempt: e.attempt,
+    tool,
+    span_id: newSpanId(),
+    duration_ms: 0,
+    inline: true,
+  };
   if (ok) log("info", "step attempt succeeded", fields);
   else {
     const retryable = moved.transition === "retry" || e.data?.retryable === true;

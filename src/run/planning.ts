@@ -1,6 +1,7 @@
 import type { RunEvent } from "../contracts/run";
 import type { Env } from "../env";
 import { BreakerClient } from "../executor/breaker";
+import { tokenBudget } from "../llm/budget";
 import { llmProvider } from "../llm/config";
 import { PlanValidationError, validatePlan } from "../plan/validate";
 import { type LlmCall, LlmPlanError, planWithLlm, planWithRules } from "../planner";
@@ -85,6 +86,19 @@ export async function planRun(
   if (cmd.planner === "llm" && !provider) return [{ type: "run.failed", data: { error: NO_PROVIDER } }];
   if (cmd.planner === "rules" || !provider) return [rulesPlan(cmd, registry, provider !== null)];
 
+  // The tenant's daily LLM token budget is shared with the llm tool and agent steps.
+  const budget = tokenBudget(env, cmd.tenant);
+  if ((await budget.left()) <= 0) {
+    const detail = `the tenant's ${budget.limit} LLM tokens for today are spent`;
+    if (cmd.planner === "llm") return [{ type: "run.failed", data: { error: `LLM planner failed (budget_exhausted): ${detail}` } }];
+    return [
+      { type: "plan.fallback", data: { from: "llm", to: "rules", reason: "budget_exhausted", detail } },
+      rulesPlan(cmd, registry, true),
+    ];
+  }
+  const charge = (calls: LlmCall[]) =>
+    waitUntil(budget.spend(calls.reduce((n, c) => n + (c.prompt_tokens ?? 0) + (c.completion_tokens ?? 0), 0)));
+
   let probe = false;
   const breaker = {
     admit: async () => {
@@ -96,9 +110,11 @@ export async function planRun(
   };
   try {
     const { plan, calls } = await planWithLlm(cmd.prompt, provider, registry, breaker);
+    charge(calls);
     return [...calls.map(callEvent), { type: "run.planned", data: { plan } }];
   } catch (err) {
     if (!(err instanceof LlmPlanError)) throw err;
+    charge(err.calls);
     const calls = err.calls.map(callEvent);
     if (cmd.planner === "llm") {
       return [...calls, { type: "run.failed", data: { error: `LLM planner failed (${err.reason}): ${err.detail}` } }];

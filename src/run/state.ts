@@ -198,7 +198,7 @@ export function apply(state: RunState, event: RunEvent): void {
       if (!s) break;
       s.phase = "waiting";
       s.attempt = event.attempt ?? Math.max(1, s.attempt);
-      s.waiting = d.waiting as unknown as WaitingInfo;
+      s.waiting = waitingOf(d);
       s.wakeAt = num(d.wake_at);
       s.input = (d.input as Record<string, Json>) ?? s.input;
       s.startedAt ??= event.at;
@@ -268,6 +268,19 @@ export function apply(state: RunState, event: RunEvent): void {
       state.completedAt = event.at;
       break;
   }
+}
+
+/** The waiting object a `step.waiting` event carries as its data (the wire's `waiting`). */
+function waitingOf(d: Record<string, Json>): WaitingInfo {
+  const w: WaitingInfo = {
+    kind: d.kind as WaitingInfo["kind"],
+    since: String(d.since),
+    until: str(d.until),
+  };
+  if (typeof d.message === "string") w.message = d.message;
+  if (typeof d.name === "string") w.name = d.name;
+  if (typeof d.callback_url === "string") w.callback_url = d.callback_url;
+  return w;
 }
 
 /** What an agent turn produced: the model's tool calls, or its answer, and the tokens it cost. */

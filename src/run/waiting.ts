@@ -88,7 +88,8 @@ export function beginWait(state: RunState, s: StepState, ctx: DecideContext): Ev
       type: "step.waiting",
       step_number: n,
       attempt: 1,
-      data: { waiting: waiting as unknown as Json, wake_at: wakeAt, input },
+      // API.md: `data` is the waiting object; when it wakes by itself and the resolved input ride along.
+      data: { ...(waiting as unknown as Record<string, Json>), wake_at: wakeAt, input },
     },
   ];
 }

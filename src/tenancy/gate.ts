@@ -210,7 +210,11 @@ export class TenantGate extends DurableObject<Env> {
     const filter = where.join(" AND ");
     const total = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM runs WHERE ${filter}`, ...args).one().n;
     const finished = this.sql
-      .exec<{ run_id: string }>(`SELECT run_id FROM runs WHERE ${filter} AND place = 'finished' LIMIT ?`, ...args, MAX_FINISHED_IDS)
+      .exec<{ run_id: string }>(
+        `SELECT run_id FROM runs WHERE ${filter} AND place = 'finished' LIMIT ?`,
+        ...args,
+        MAX_FINISHED_IDS,
+      )
       .toArray()
       .map((r) => r.run_id);
     if (q.before) {

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { chat, LlmError } from "../llm/client";
+import { tokenBudget } from "../llm/budget";
+import { chat, LlmError, tokensOf } from "../llm/client";
 import { llmProvider } from "../llm/config";
 import { nonRetryable, ToolError } from "./errors";
 import { DEFAULT_RETRY, defineTool } from "./types";
@@ -17,12 +18,20 @@ export const llmTool = defineTool({
   effects: { resource: null, mode: "none" },
   retry: DEFAULT_RETRY,
   needsLlm: true,
-  execute: async ({ prompt, max_tokens }, { env }) => {
+  execute: async ({ prompt, max_tokens }, { env, tenant, onDelta }) => {
     const provider = llmProvider(env);
     if (!provider)
       throw nonRetryable("No LLM provider is configured (LLM_BASE_URL and LLM_MODEL, or AI)", "llm_unavailable");
+    const budget = tokenBudget(env, tenant);
+    if ((await budget.left()) <= 0) {
+      throw nonRetryable(`budget_exhausted: the tenant's ${budget.limit} LLM tokens for today are spent`, "budget_exhausted");
+    }
     try {
-      const answer = await chat(provider, [{ role: "user", content: prompt }], { maxTokens: max_tokens ?? 512 });
+      const answer = await chat(provider, [{ role: "user", content: prompt }], {
+        maxTokens: max_tokens ?? 512,
+        ...(onDelta ? { onDelta } : {}),
+      });
+      await budget.spend(tokensOf(answer));
       return { text: answer.text };
     } catch (err) {
       if (!(err instanceof LlmError)) throw err;

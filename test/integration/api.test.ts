@@ -21,12 +21,16 @@ describe("API: bad bodies get 422 problem+json and create nothing", () => {
     [{}, "prompt", /prompt is required/],
     [{ prompt: 5 }, "prompt", /prompt is required and must be a string/],
     [{ prompt: "x".repeat(2001) }, "prompt", /at most 2000 characters/],
-    [{ prompt: "hi", planner: "magic" }, "planner", /./],
-    [{ prompt: "hi", options: { max_parallel: 0 } }, "options.max_parallel", /./],
-    [{ prompt: "hi", options: { step_timeout_ms: 10 } }, "options.step_timeout_ms", /./],
-    [{ prompt: "hi", options: { on_failure: "ignore" } }, "options.on_failure", /./],
+    [{ prompt: "hi", planner: "magic" }, "planner", /expected one of "auto"\|"rules"\|"llm"/],
+    [{ prompt: "hi", options: { max_parallel: 0 } }, "options.max_parallel", /expected number to be >=1/],
+    [{ prompt: "hi", options: { step_timeout_ms: 10 } }, "options.step_timeout_ms", /expected number to be >=100/],
+    [
+      { prompt: "hi", options: { on_failure: "ignore" } },
+      "options.on_failure",
+      /"fail_fast"\|"continue"\|"compensate"/,
+    ],
     [{ prompt: "hi", extra: true }, "", /extra/],
-    [{ prompt: "hi", plan: { steps: [] } }, "plan.steps", /./],
+    [{ prompt: "hi", plan: { steps: [] } }, "plan.steps", /expected array to have >=1 items/],
   ])("%j → 422 naming %s", async (body, path, message) => {
     const p = await problem(await post(body), 422);
     expect(p.errors?.[0]?.path).toBe(path);
@@ -177,8 +181,17 @@ describe("API: catalog, health and OpenAPI", () => {
     ]);
     // MCP tool schemas and OpenAI function parameters need an object at the top.
     for (const tool of tools) expect(tool.input_schema.type, tool.name).toBe("object");
-    const todo = tools.find((t) => t.name === "todo_store")?.input_schema as { oneOf?: { properties: { action: { const: string } } }[] };
-    expect(todo.oneOf?.map((o) => o.properties.action.const)).toEqual(["add", "list", "get", "complete", "reopen", "delete"]);
+    const todo = tools.find((t) => t.name === "todo_store")?.input_schema as {
+      oneOf?: { properties: { action: { const: string } } }[];
+    };
+    expect(todo.oneOf?.map((o) => o.properties.action.const)).toEqual([
+      "add",
+      "list",
+      "get",
+      "complete",
+      "reopen",
+      "delete",
+    ]);
     const calculator = tools.find((t) => t.name === "calculator");
     expect(calculator?.input_schema).toMatchObject({
       type: "object",

@@ -147,20 +147,28 @@ describe("fault injection through the real queue and coordinator", () => {
   });
 
   it("ignores a result that arrives after the run was cancelled, and tells watchers", async () => {
-    setFaultInjector(once((m) => m.step_number === 2, { delayReportMs: 400 }));
+    // Step 2's report is held until the run has been cancelled: no race with the clock.
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    setFaultInjector(once((m) => m.step_number === 2, { holdReport: held }));
     const text = unique("cancel");
     const created = await createRun(todoPlan(text));
     const { session } = await watch(created.run_id, { after: 0 });
-    await session.received(3);
+    let events = await getEvents(created.run_id);
+    const deadline = Date.now() + 10_000;
+    while (!events.some((e) => e.type === "step.started" && e.step_number === 2) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      events = await getEvents(created.run_id);
+    }
     const res = await api(`/api/v1/runs/${created.run_id}/cancel`, { method: "POST" });
     expect(res.status).toBe(200);
     expect(await session.closed).toBe(1000);
     expect(eventsOf(session.messages).at(-1)?.type).toBe("run.cancelled");
-    // Let the delayed result arrive, then check it changed nothing.
-    const deadline = Date.now() + 5000;
-    let events = await getEvents(created.run_id);
+    release();
     while (!events.some((e) => e.type === "step.ignored" && e.step_number === 2) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 20));
       events = await getEvents(created.run_id);
     }
     const late = events.find((e) => e.type === "step.ignored" && e.step_number === 2);

@@ -136,7 +136,13 @@ runRoutes.openapi(listRunsRoute, async (c) => {
     gate.total -= both.size;
   }
   const start = d1Offset(offset, gate.total);
-  const d1 = await listRuns(database(c.env.DB), tenant, { ...query, offset: start }, before, offset - start + query.limit + 1);
+  const d1 = await listRuns(
+    database(c.env.DB),
+    tenant,
+    { ...query, offset: start },
+    before,
+    offset - start + query.limit + 1,
+  );
   const page = mergePage(d1, gate.rows, { offset, limit: query.limit, gateTotal: gate.total });
   const last = page.runs.at(-1);
   if (page.more && last) {

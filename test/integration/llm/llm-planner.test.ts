@@ -168,7 +168,10 @@ describe("LLM planner (OpenAI-compatible, faked at the HTTP boundary)", () => {
       reason: "http 500",
       detail: "Provider answered HTTP 500",
     });
-    expect(eventsOfType(events, "plan.llm_call")[0]?.data).toMatchObject({ outcome: "error" });
+    // What happened is recorded: three tries, and the time they took (two backoffs of ≥ 50 ms each).
+    const call = eventsOfType(events, "plan.llm_call")[0]?.data;
+    expect(call).toMatchObject({ outcome: "error", tries: 3, detail: "Provider answered HTTP 500" });
+    expect(call?.latency_ms as number).toBeGreaterThanOrEqual(100);
   });
 
   it("retries a 429 and succeeds on the next try", async () => {

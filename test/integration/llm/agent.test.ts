@@ -1,0 +1,277 @@
+import { evictDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { AgentCall } from "../../../src/contracts/agent";
+import type { Run, RunEvent } from "../../../src/contracts/run";
+import { type MessageFault, setFaultInjector } from "../../../src/faults";
+import { api, waitForRun } from "../../helpers/api";
+import { todoCount } from "../../helpers/faults";
+import { eventsOf, watch } from "../../helpers/live";
+import { scriptedProvider, type Turn } from "../../helpers/llm";
+import { apiKeyFor } from "../../helpers/tenants";
+
+// This project points the OpenAI-compatible client at https://llm.test/v1, faked at the HTTP
+// boundary (test/helpers/llm.ts): the provider's answers are scripted per turn; Crane's client,
+// the coordinator's loop and the consumers run as in production.
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  setFaultInjector(null);
+});
+
+async function agentRun(key: string, input: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  const res = await api("/api/v1/runs", {
+    method: "POST",
+    key,
+    json: { prompt: "agent", plan: { steps: [{ step_number: 1, tool_name: "agent", tool_input: input }] }, ...extra },
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as Run;
+}
+
+const finished = (run: Run, key: string) => waitForRun(run.run_id, 20_000, 25, key);
+const eventsFor = async (runId: string, key: string) =>
+  (await (await api(`/api/v1/runs/${runId}/events`, { key })).json()) as RunEvent[];
+/** A crashed attempt is recovered by its deadline: keep it short. */
+const FAST = { options: { step_timeout_ms: 1000 } };
+const callsOf = (run: Run) => (run.execution_log[0]?.calls ?? []) as AgentCall[];
+const types = (events: RunEvent[]) => events.map((e) => e.type);
+
+/** Injects `fault` into the very first delivery of each task `match` picks (not into its retries). */
+function firstDelivery(match: (task: string | undefined) => boolean, fault: MessageFault) {
+  const seen = new Set<string>();
+  setFaultInjector({
+    onMessage(m) {
+      const id = `${m.run_id}:${m.step_number}:${m.task}`;
+      if (!match(m.task) || seen.has(id)) return undefined;
+      seen.add(id);
+      return fault;
+    },
+  });
+}
+
+describe("agent steps: an LLM tool-use loop inside a run", () => {
+  it("runs a multi-turn loop: tool calls, their results back to the model, then the answer", async () => {
+    const key = await apiKeyFor("t-agent-loop");
+    const seen = scriptedProvider(
+      { tool_calls: [{ name: "calculator", arguments: { expression: "2 + 3" } }], tokens: 40 },
+      { tool_calls: [{ name: "text", arguments: { operation: "uppercase", text: "five" } }], tokens: 60 },
+      { answer: "2 + 3 is 5 (FIVE).", tokens: 30 },
+    );
+    const run = await finished(await agentRun(key, { goal: "Add 2 and 3, then shout the word." }), key);
+    expect(run.status).toBe("completed");
+    expect(run.result).toEqual({ answer: "2 + 3 is 5 (FIVE).", turns: 3, calls: 2, tokens: 130 });
+    expect(callsOf(run)).toMatchObject([
+      {
+        call: 1,
+        turn: 1,
+        tool_name: "calculator",
+        tool_input: { expression: "2 + 3" },
+        status: "succeeded",
+        output: 5,
+      },
+      { call: 2, turn: 2, tool_name: "text", status: "succeeded", output: "FIVE" },
+    ]);
+    // Each turn saw the goal, the tools as functions, and every earlier call with its result.
+    expect(seen).toHaveLength(3);
+    expect(seen[0]?.body.tools?.map((t) => t.function.name)).toContain("calculator");
+    expect(seen[0]?.body.tools?.map((t) => t.function.name)).not.toContain("approval");
+    expect(seen[0]?.body.messages.find((m) => m.role === "user")?.content).toBe("Add 2 and 3, then shout the word.");
+    const results = seen[2]?.body.messages.filter((m) => m.role === "tool").map((m) => m.content);
+    expect(results).toEqual(["5", '"FIVE"']);
+    // The turn is recorded before any call it asked for is dispatched.
+    const events = await eventsFor(run.run_id, key);
+    const turn1 = events.find((e) => e.type === "agent.turn" && e.data?.turn === 1);
+    const call1 = events.find((e) => e.type === "agent.call_dispatched" && e.data?.call === 1);
+    expect(turn1?.seq).toBeLessThan(call1?.seq as number);
+    expect(types(events).filter((t) => t === "agent.turn")).toHaveLength(3);
+    expect(types(events).filter((t) => t === "agent.call_succeeded")).toHaveLength(2);
+  });
+
+  it("answers an invalid call to the model as an error, without running it", async () => {
+    const key = await apiKeyFor("t-agent-invalid");
+    const seen = scriptedProvider(
+      { tool_calls: [{ name: "calculator", arguments: { formula: "1 + 1" } }] },
+      { answer: "I could not calculate it." },
+    );
+    const run = await finished(await agentRun(key, { goal: "calculate" }), key);
+    expect(run.status).toBe("completed");
+    expect(callsOf(run)[0]).toMatchObject({ call: 1, status: "failed", attempts: 0 });
+    expect(callsOf(run)[0]?.error).toMatch(/^Invalid arguments for calculator: /);
+    const told = seen[1]?.body.messages.find((m) => m.role === "tool")?.content ?? "";
+    expect(told).toMatch(/^Error: Invalid arguments for calculator/);
+    const events = await eventsFor(run.run_id, key);
+    expect(types(events)).not.toContain("agent.call_dispatched");
+  });
+
+  it("refuses a tool outside the step's `tools`, and it never runs", async () => {
+    const key = await apiKeyFor("t-agent-refused");
+    const text = `agent refused ${crypto.randomUUID()}`;
+    scriptedProvider({ tool_calls: [{ name: "todo_store", arguments: { action: "add", text } }] }, { answer: "done" });
+    const run = await finished(await agentRun(key, { goal: "add a todo", tools: ["calculator"] }), key);
+    expect(callsOf(run)[0]).toMatchObject({ tool_name: "todo_store", status: "failed" });
+    expect(callsOf(run)[0]?.error).toBe("Tool 'todo_store' is not available to this agent (allowed: calculator)");
+    expect(await todoCount(text)).toBe(0);
+  });
+
+  it("refuses at validation a `tools` entry that is not a callable tool (422)", async () => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      json: {
+        prompt: "agent",
+        plan: { steps: [{ step_number: 1, tool_name: "agent", tool_input: { goal: "x", tools: ["approval"] } }] },
+      },
+    });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { errors: { path: string }[] }).errors[0]?.path).toBe(
+      "plan.steps[0].tool_input.tools[0]",
+    );
+  });
+
+  it("fails the step, not retried, when max_turns is reached without an answer", async () => {
+    const key = await apiKeyFor("t-agent-turns");
+    scriptedProvider({ tool_calls: [{ name: "calculator", arguments: { expression: "1" } }] });
+    const run = await finished(await agentRun(key, { goal: "loop forever", max_turns: 2 }), key);
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[0]?.error).toBe("agent budget exhausted: 2 of 2 turns, 100 of 8000 tokens, and no answer");
+    expect(types(await eventsFor(run.run_id, key))).not.toContain("step.retry_scheduled");
+  });
+
+  it("fails the step when max_tokens is spent", async () => {
+    const key = await apiKeyFor("t-agent-tokens");
+    scriptedProvider({ tool_calls: [{ name: "calculator", arguments: { expression: "1" } }], tokens: 80 });
+    const run = await finished(await agentRun(key, { goal: "spend", max_tokens: 100 }), key);
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[0]?.error).toMatch(/^agent budget exhausted: 2 of 8 turns, 160 of 100 tokens/);
+  });
+
+  it("shares the tenant's daily token budget across runs: agent steps fail and auto planning uses rules", async () => {
+    // LLM_TOKENS_PER_DAY is 10000 in this project: one 12000-token turn spends it.
+    const key = await apiKeyFor("t-agent-daily");
+    scriptedProvider({ answer: "expensive", tokens: 12_000 });
+    expect((await finished(await agentRun(key, { goal: "spend the day" }), key)).status).toBe("completed");
+    const broke = await finished(await agentRun(key, { goal: "one more" }), key);
+    expect(broke.status).toBe("failed");
+    expect(broke.execution_log[0]?.error).toMatch(/budget_exhausted/);
+    const planned = await api("/api/v1/runs", {
+      method: "POST",
+      key,
+      json: { prompt: "calculate 2 + 2", planner: "auto" },
+    });
+    const run = await finished((await planned.json()) as Run, key);
+    expect(run).toMatchObject({ status: "completed", result: 4, plan: { planner: "rules" } });
+    const fallback = (await eventsFor(run.run_id, key)).find((e) => e.type === "plan.fallback");
+    expect(fallback?.data).toMatchObject({ reason: "budget_exhausted" });
+  });
+
+  it("streams the answer to live watchers as deltas, in order, before the step succeeds", async () => {
+    const key = await apiKeyFor("t-agent-stream");
+    scriptedProvider({ answer: "The answer is forty-two.", chunks: ["The ", "answer ", "is ", "forty-two."] });
+    const created = await api("/api/v1/runs", {
+      method: "POST",
+      key,
+      json: {
+        prompt: "stream",
+        // The sleep holds the run open long enough to connect a watcher before the model writes.
+        plan: {
+          steps: [
+            { step_number: 1, tool_name: "sleep", tool_input: { ms: 300 } },
+            { step_number: 2, tool_name: "agent", tool_input: { goal: "say it" }, depends_on: [1] },
+          ],
+        },
+      },
+    });
+    const run = (await created.json()) as Run;
+    const { session } = await watch(run.run_id, { headers: { Authorization: `Bearer ${key}` }, timeoutMs: 20_000 });
+    expect(await session.closed).toBe(1000);
+    const deltas = session.messages.flatMap((m) => (m.type === "delta" ? [m] : []));
+    expect(deltas.map((d) => d.text).join("")).toBe("The answer is forty-two.");
+    expect(deltas.every((d) => d.step_number === 2)).toBe(true);
+    const lastDelta = session.messages.lastIndexOf(deltas.at(-1) as (typeof session.messages)[number]);
+    const success = session.messages.findIndex(
+      (m) => m.type === "event" && m.event.type === "step.succeeded" && m.event.step_number === 2,
+    );
+    expect(lastDelta).toBeLessThan(success);
+    // Deltas are not events: the log has none, and its sequence numbers stay gap-free.
+    const logged = eventsOf(session.messages);
+    expect(logged.map((e) => e.seq)).toEqual(logged.map((_, i) => (logged[0]?.seq ?? 0) + i));
+  });
+});
+
+describe("agent steps survive crashes: no repeated call, no lost turn", () => {
+  const todoAgent = (text: string): Turn[] => [
+    { tool_calls: [{ name: "todo_store", arguments: { action: "add", text } }] },
+    { answer: "added" },
+  ];
+
+  it("a consumer crash between a model turn and its tool call: the call runs once, the turn is not asked again", async () => {
+    const key = await apiKeyFor("t-agent-crash1");
+    const text = `agent crash before ${crypto.randomUUID()}`;
+    const seen = scriptedProvider(...todoAgent(text));
+    firstDelivery((task) => task === "call:1", { throwBeforeTool: true });
+    const run = await finished(await agentRun(key, { goal: "add it" }, FAST), key);
+    expect(run.status).toBe("completed");
+    expect(await todoCount(text)).toBe(1);
+    expect(seen).toHaveLength(2);
+    expect(callsOf(run)[0]).toMatchObject({ status: "succeeded", attempts: 2 });
+  });
+
+  it("a consumer crash after the tool call ran, before it reported: one todo, the next turn once", async () => {
+    const key = await apiKeyFor("t-agent-crash2");
+    const text = `agent crash after ${crypto.randomUUID()}`;
+    const seen = scriptedProvider(...todoAgent(text));
+    firstDelivery((task) => task === "call:1", { throwAfterTool: true });
+    const run = await finished(await agentRun(key, { goal: "add it" }, FAST), key);
+    expect(run.status).toBe("completed");
+    expect(await todoCount(text)).toBe(1);
+    expect(seen).toHaveLength(2);
+  });
+
+  it("a crash after the model answered a turn, before the answer was recorded: the turn is asked again, the call runs once", async () => {
+    const key = await apiKeyFor("t-agent-crash3");
+    const text = `agent crash turn ${crypto.randomUUID()}`;
+    // The model asks for the same call again when the lost turn is asked again.
+    const [ask, answer] = todoAgent(text) as [Turn, Turn];
+    const seen = scriptedProvider(ask, ask, answer);
+    firstDelivery((task) => task === "turn:1", { throwAfterTool: true });
+    const run = await finished(await agentRun(key, { goal: "add it" }, FAST), key);
+    expect(run.status).toBe("completed");
+    // The unrecorded answer is lost with the crash and the turn asked again; its call still runs once.
+    expect(seen).toHaveLength(3);
+    expect(await todoCount(text)).toBe(1);
+    expect(callsOf(run)).toHaveLength(1);
+  });
+
+  it("duplicate delivery of a tool call adds one todo", async () => {
+    const key = await apiKeyFor("t-agent-dup");
+    const text = `agent duplicate ${crypto.randomUUID()}`;
+    scriptedProvider(...todoAgent(text));
+    firstDelivery((task) => task?.startsWith("call:") === true, { duplicate: true });
+    const run = await finished(await agentRun(key, { goal: "add it" }, FAST), key);
+    expect(run.status).toBe("completed");
+    expect(await todoCount(text)).toBe(1);
+    // The second delivery was recorded as a duplicate, not applied (it may land after the run ended).
+    const deadline = Date.now() + 5000;
+    let ignored: RunEvent[] = [];
+    while (ignored.length === 0 && Date.now() < deadline) {
+      ignored = (await eventsFor(run.run_id, key)).filter(
+        (e) => e.type === "step.ignored" && e.data?.task === "call:1",
+      );
+      if (ignored.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(ignored[0]?.data).toMatchObject({ ignored: true });
+  });
+
+  it("eviction of the coordinator between a turn and its call loses nothing", async () => {
+    const key = await apiKeyFor("t-agent-evict");
+    const text = `agent evict ${crypto.randomUUID()}`;
+    scriptedProvider(...todoAgent(text));
+    firstDelivery((task) => task === "call:1", { delayReportMs: 300 });
+    const created = await agentRun(key, { goal: "add it" }, FAST);
+    await evictDurableObject(env.RUNS.get(env.RUNS.idFromName(`t-agent-evict:${created.run_id}`)));
+    const run = await finished(created, key);
+    expect(run.status).toBe("completed");
+    expect(await todoCount(text)).toBe(1);
+    expect(callsOf(run)[0]).toMatchObject({ status: "succeeded", attempts: 1 });
+  });
+});
