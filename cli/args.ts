@@ -1,0 +1,180 @@
+import { parseArgs } from "node:util";
+import type { CraneClient } from "../src/client";
+import type { Output } from "./output";
+
+/** A mistake in how the command was typed: exit status 2, with the command's usage. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: CommandSpec,
+  ) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export interface OptionSpec {
+  type: "string" | "boolean";
+  multiple?: boolean;
+  short?: string;
+  /** Placeholder of the value in the help text (`<file>`). */
+  value?: string;
+  help: string;
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export interface Context {
+  client: CraneClient;
+  out: Output;
+  json: boolean;
+  url: string;
+  /** Ctrl-C: commands that follow a run stop following it. */
+  interrupt: AbortSignal;
+}
+
+export interface CommandSpec {
+  /** `run`, or `keys create` for a subcommand. */
+  name: string;
+  args: string;
+  summary: string;
+  positionals: { min: number; max: number };
+  options: Record<string, OptionSpec>;
+  action(ctx: Context, positionals: string[], values: Values): Promise<number>;
+}
+
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  url: { type: "string", value: "<url>", help: "Crane's URL (env CRANE_URL, default http://localhost:8787)" },
+  "api-key": { type: "string", value: "<key>", help: "API key (env CRANE_API_KEY, default crane-dev-key)" },
+  "admin-token": {
+    type: "string",
+    value: "<token>",
+    help: "admin token for `keys` (env CRANE_ADMIN_TOKEN, default crane-dev-admin)",
+  },
+  json: { type: "boolean", help: "machine output: JSON on stdout, nothing else" },
+  help: { type: "boolean", short: "h", help: "show help" },
+  version: { type: "boolean", help: "print the version" },
+};
+
+type ParseOptions = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
+
+function parseOptions(specs: Record<string, OptionSpec>): ParseOptions {
+  const options: ParseOptions = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = {
+      type: spec.type,
+      ...(spec.multiple ? { multiple: true } : {}),
+      ...(spec.short ? { short: spec.short } : {}),
+    };
+  }
+  return options;
+}
+
+export interface Parsed {
+  command: CommandSpec | null;
+  positionals: string[];
+  values: Values;
+}
+
+/**
+ * Finds the command (the first one or two words) and parses the rest strictly against its
+ * options and the global ones, which may come anywhere on the line.
+ */
+export function parse(argv: string[], commands: CommandSpec[]): Parsed {
+  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
+  for (const c of commands) Object.assign(all, c.options);
+  // A lenient pass only to find the command words: option values must not be taken for them.
+  const loose = parseArgs({ args: argv, options: parseOptions(all), strict: false, allowPositionals: true });
+  const words = loose.positionals;
+  const command =
+    commands.find((c) => c.name === `${words[0]} ${words[1]}`) ?? commands.find((c) => c.name === words[0]) ?? null;
+  const group = command === null && commands.some((c) => c.name.startsWith(`${words[0]} `));
+  if (command === null) {
+    if (words.length === 0 || words[0] === "help")
+      return { command: null, positionals: words.slice(1), values: loose.values };
+    if (loose.values.help) return { command: null, positionals: words, values: loose.values };
+    throw new UsageError(group ? `'${words[0]}' needs a subcommand` : `unknown command '${words[0]}'`);
+  }
+  let strict: ReturnType<typeof parseArgs>;
+  try {
+    strict = parseArgs({
+      args: argv,
+      options: parseOptions({ ...GLOBAL_OPTIONS, ...command.options }),
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (err) {
+    if (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS")) {
+      // Node's hint about `--` follows the first sentence; the usage printed after says enough.
+      throw new UsageError(err.message.split(/\. To specify|\n/)[0] ?? err.message, command);
+    }
+    throw err;
+  }
+  const positionals = strict.positionals.slice(command.name.split(" ").length);
+  const values = strict.values as Values;
+  if (!values.help) {
+    const { min, max } = command.positionals;
+    if (positionals.length < min) throw new UsageError(`missing arguments: ${command.args}`, command);
+    if (positionals.length > max) throw new UsageError(`unexpected argument '${positionals[max]}'`, command);
+  }
+  return { command, positionals, values };
+}
+
+/** `crane run --help`: the command's synopsis and its options. */
+export function commandHelp(c: CommandSpec): string {
+  const lines = [`usage: crane ${c.name}${c.args ? ` ${c.args}` : ""} [options]`, "", c.summary];
+  const opts = Object.entries(c.options);
+  if (opts.length > 0) {
+    lines.push("", "options:");
+    for (const [name, spec] of opts) {
+      const flag = `--${name}${spec.value ? ` ${spec.value}` : ""}${spec.multiple ? " (repeatable)" : ""}`;
+      lines.push(`  ${flag.padEnd(30)} ${spec.help}`);
+    }
+  }
+  lines.push("", "global options: --url <url>  --api-key <key>  --admin-token <token>  --json  --help");
+  return lines.join("\n");
+}
+
+/** `crane --help`: every command. */
+export function mainHelp(commands: CommandSpec[]): string {
+  const width = Math.max(...commands.map((c) => `${c.name} ${c.args}`.length));
+  const lines = [
+    "usage: crane <command> [arguments] [options]",
+    "",
+    "Runs prompts on Crane and follows them live.",
+    "",
+    "commands:",
+    ...commands.map((c) => `  ${`${c.name} ${c.args}`.padEnd(width)}  ${c.summary}`),
+    "",
+    "global options:",
+    ...Object.entries(GLOBAL_OPTIONS).map(
+      ([name, s]) => `  ${`--${name}${s.value ? ` ${s.value}` : ""}`.padEnd(22)} ${s.help}`,
+    ),
+    "",
+    "exit status: 0 done (run completed), 1 run failed or cancelled (or the server refused the request),",
+    "             2 usage error, 3 server unreachable or key refused",
+    "colour only on a terminal; NO_COLOR turns it off",
+  ];
+  return lines.join("\n");
+}
+
+/** A positive integer argument (a step number, a limit). */
+export function integer(text: string | undefined, what: string, command: CommandSpec, min = 1): number {
+  if (text === undefined || !/^\d{1,9}$/.test(text) || Number(text) < min) {
+    throw new UsageError(`${what} must be an integer ≥ ${min}, not '${text ?? ""}'`, command);
+  }
+  return Number(text);
+}
+
+/** A JSON argument (`--data '{"ok":true}'`). */
+export function jsonArg(text: string, what: string, command: CommandSpec): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new UsageError(`${what} is not valid JSON: ${err.message}`, command);
+    throw err;
+  }
+}
+
+export const str = (v: Values[string]): string | undefined => (typeof v === "string" ? v : undefined);
+export const list = (v: Values[string]): string[] => (Array.isArray(v) ? v : typeof v === "string" ? [v] : []);

@@ -1,0 +1,124 @@
+// `crane`: the command line on `crane/client`. Exit status: 0 done (a run completed),
+// 1 a run failed or was cancelled, or the server refused the request; 2 usage error;
+// 3 the server cannot be reached or refuses the key.
+import { CraneClient, CraneConnectionError, CraneError } from "../src/client";
+import { type CommandSpec, type Context, commandHelp, mainHelp, parse, str, UsageError } from "./args";
+import { catalogCommands } from "./commands/catalog";
+import { INTERRUPTED } from "./commands/follow";
+import { keyCommands } from "./commands/keys";
+import { runCommands } from "./commands/runs";
+import { waitingCommands } from "./commands/waiting";
+import { Output } from "./output";
+
+declare const CRANE_VERSION: string;
+
+const COMMANDS: CommandSpec[] = [...runCommands, ...waitingCommands, ...catalogCommands, ...keyCommands];
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+function describe(err: CraneError): string {
+  const lines = [`${err.status} ${err.problem.title}: ${err.problem.detail}`];
+  for (const e of err.problem.errors ?? []) lines.push(`  ${e.path}: ${e.message}`);
+  if (err.requestId && err.status >= 500) lines.push(`  (request id ${err.requestId})`);
+  return lines.join("\n");
+}
+
+async function main(argv: string[], out: Output, interrupt: AbortSignal): Promise<number> {
+  const env = process.env;
+  // Node 22 is the first with a global WebSocket, which the live stream needs.
+  if (typeof globalThis.WebSocket !== "function") {
+    out.error(`crane: needs Node.js 22 or newer (this is ${process.version})`);
+    return EXIT.failed;
+  }
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv, COMMANDS);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    out.error(`crane: ${err.message}`);
+    out.error(err.command ? commandHelp(err.command) : "run 'crane --help' for the commands");
+    return EXIT.usage;
+  }
+  const { command, positionals, values } = parsed;
+  if (values.version) {
+    out.line(CRANE_VERSION);
+    return EXIT.ok;
+  }
+  if (command === null) {
+    const asked = positionals.join(" ");
+    const topics = COMMANDS.filter((c) => c.name === asked || c.name.startsWith(`${asked} `));
+    if (asked && topics.length > 0) out.line(topics.map(commandHelp).join("\n\n"));
+    else if (positionals.length > 0) {
+      out.error(`crane: unknown command '${positionals.join(" ")}'`);
+      return EXIT.usage;
+    } else if (values.help || argv[0] === "help") out.line(mainHelp(COMMANDS));
+    else {
+      // `crane` alone is a usage error; `crane --help` and `crane help` are not.
+      out.error(mainHelp(COMMANDS));
+      return EXIT.usage;
+    }
+    return EXIT.ok;
+  }
+  if (values.help) {
+    out.line(commandHelp(command));
+    return EXIT.ok;
+  }
+  const url = str(values.url) ?? env.CRANE_URL ?? "http://localhost:8787";
+  if (!/^https?:\/\/[^/]/.test(url)) {
+    out.error(`crane: the URL must start with http:// or https://, not '${url}'`);
+    return EXIT.usage;
+  }
+  const client = new CraneClient({
+    baseUrl: url,
+    apiKey: str(values["api-key"]) ?? env.CRANE_API_KEY ?? "crane-dev-key",
+    adminToken: str(values["admin-token"]) ?? env.CRANE_ADMIN_TOKEN ?? "crane-dev-admin",
+  });
+  const ctx: Context = { client, out, json: values.json === true, url: client.baseUrl, interrupt };
+  try {
+    return await command.action(ctx, positionals, values);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      out.error(`crane: ${err.message}`);
+      out.error(commandHelp(err.command ?? command));
+      return EXIT.usage;
+    }
+    if (err instanceof CraneConnectionError) {
+      out.error(`crane: ${err.problem.detail}`);
+      return EXIT.unreachable;
+    }
+    if (err instanceof CraneError && (err.status === 401 || err.status === 403)) {
+      const which = command.name.startsWith("keys") ? "admin token" : "API key";
+      out.error(`crane: the server refused the ${which}: ${describe(err)}`);
+      return EXIT.unreachable;
+    }
+    if (err instanceof CraneError) {
+      out.error(`crane: ${describe(err)}`);
+      return EXIT.failed;
+    }
+    throw err;
+  }
+}
+
+// `crane runs | head -1`: a reader that went away is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(EXIT.ok);
+  throw err;
+});
+const out = new Output(process.stdout, process.stderr, process.env);
+const interrupt = new AbortController();
+process.on("SIGINT", () => {
+  // A second Ctrl-C leaves at once.
+  if (interrupt.signal.aborted) process.exit(INTERRUPTED);
+  interrupt.abort();
+});
+let code: number;
+try {
+  code = await main(process.argv.slice(2), out, interrupt.signal);
+} catch (err) {
+  out.error(`crane: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  code = EXIT.failed;
+}
+await out.flush();
+// Exit now: a live socket's close handshake can keep the event loop alive for seconds after
+// the run ended (wrangler dev's proxy is slow to drop the TCP connection).
+process.exit(code);

@@ -1,0 +1,53 @@
+/** `850 ms`, `4.2 s`, `3 min 5 s`, `2 h 10 min`. */
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "-";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** Milliseconds between two ISO timestamps, or null. */
+export function between(from: string | null | undefined, to: string | null | undefined): number | null {
+  if (!from || !to) return null;
+  const ms = Date.parse(to) - Date.parse(from);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/** A JSON value on one line, cut to `max` characters. Strings print bare. */
+export function compact(value: unknown, max = 80): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  const oneLine = (text ?? "null").replace(/\s+/g, " ");
+  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+}
+
+/** A JSON value as the result is shown: strings and numbers bare, the rest indented JSON. */
+export function pretty(value: unknown): string {
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return String(value);
+  return JSON.stringify(value, null, 2);
+}
+
+// Colour codes take no room on screen.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
+const visibleLength = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "").length;
+
+export function pad(text: string, width: number): string {
+  return text + " ".repeat(Math.max(0, width - visibleLength(text)));
+}
+
+/** Rows under a header, columns padded to their widest cell; the last column is not padded. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => visibleLength(r[i] ?? ""))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+/** `2026-11-26 19:29:18` (UTC, as stored) from an ISO timestamp. */
+export function when(iso: string | null | undefined): string {
+  return iso ? iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "") : "-";
+}

@@ -1,0 +1,193 @@
+// The `crane` command's v1.1 side, as a user types it against a real `wrangler dev`: a run that
+// waits for an approval or a signal while another terminal approves, rejects or signals it;
+// cancel with compensation; rerun.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalCrane } from "../../scripts/local-wrangler";
+import type { Approval, Run } from "../../src/client";
+
+const CLI = path.resolve(import.meta.dirname, "../../dist/cli/crane.js");
+const crane = new LocalCrane();
+const dir = mkdtempSync(path.join(tmpdir(), "crane-cli-v11-"));
+
+beforeAll(async () => {
+  crane.migrate();
+  await crane.start();
+});
+// A command left waiting by a failed test must not outlive the file.
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill();
+  crane.kill();
+});
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[]) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CRANE_")));
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...env, CRANE_URL: crane.url },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += String(d);
+  });
+  child.stderr.on("data", (d) => {
+    stderr += String(d);
+  });
+  const result = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { result, output: () => stdout, errors: () => stderr };
+}
+
+const crane$ = (...args: string[]) => start(args).result;
+const lines = (text: string) => text.split("\n").filter((l) => l.length > 0);
+
+/** Waits until a running command has printed a line matching `pattern`; answers that line. */
+async function printed(cmd: ReturnType<typeof start>, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const line = lines(cmd.output()).find((l) => pattern.test(l));
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no line matching ${pattern} in:\n${cmd.output()}\n${cmd.errors()}`);
+}
+
+function planFile(name: string, plan: unknown): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, JSON.stringify(plan));
+  return file;
+}
+
+const approvalPlan = () =>
+  planFile("approval.json", {
+    final_goal: "deploy after approval",
+    steps: [
+      { step_number: 1, tool_name: "approval", tool_input: { message: "deploy to production?" } },
+      { step_number: 2, tool_name: "calculator", tool_input: { expression: "20+22" }, depends_on: [1] },
+    ],
+  });
+
+const runIdOf = (cmd: ReturnType<typeof start>) => /^run (\S+)/.exec(cmd.output())?.[1] as string;
+
+describe("a run that waits, and a second terminal that ends the wait", () => {
+  it("approve: the waiting line names the commands and the callback URL; the run then completes (exit 0)", async () => {
+    const running = start(["run", "--plan", approvalPlan()]);
+    await printed(running, /^step 1 approval +waiting for approval: deploy to production\?/);
+    const id = runIdOf(running);
+    expect(lines(running.output())).toEqual(
+      expect.arrayContaining([
+        `    crane approve ${id} 1   |   crane reject ${id} 1`,
+        expect.stringMatching(/^ {4}callback: http:\/\/\S+\/api\/v1\/callbacks\/\S+$/),
+      ]),
+    );
+
+    const inbox = JSON.parse((await crane$("approvals", "--json")).stdout) as Approval[];
+    expect(inbox).toContainEqual(expect.objectContaining({ run_id: id, step_number: 1 }));
+    const table = await crane$("approvals");
+    expect(table.stdout).toMatch(new RegExp(`^${id} +1 +.*deploy to production\\?$`, "m"));
+
+    const approved = await crane$("approve", id, "1", "--comment", "go ahead");
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(new RegExp(`^approved step 1 of run ${id}; step succeeded, run \\w+\\n$`));
+
+    const done = await running.result;
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^step 2 calculator {2}succeeded in \d+ ms {2}→ 42$/m);
+    expect(lines(done.stdout).at(-1)).toBe("result: 42");
+  });
+
+  it("reject: the step fails with the reason and the run with it (exit 1)", async () => {
+    const running = start(["run", "--plan", approvalPlan()]);
+    await printed(running, /waiting for approval/);
+    const id = runIdOf(running);
+    const rejected = await crane$("reject", id, "1", "--reason", "not today");
+    expect(rejected.code).toBe(0);
+    expect(rejected.stdout).toMatch(/^rejected step 1 of run \S+; step failed, run \w+\n$/);
+    const done = await running.result;
+    expect(done.code).toBe(1);
+    expect(done.stdout).toMatch(/^step 1 approval +failed .*Rejected: not today/m);
+    expect(lines(done.stdout).at(-1)).toMatch(/^error: .*Rejected: not today/);
+  });
+
+  it("signal: the waiting step gets the data and the run completes (exit 0); a late signal is a 409 (exit 1)", async () => {
+    const plan = planFile("signal.json", {
+      steps: [
+        { step_number: 1, tool_name: "signal", tool_input: { name: "payment_received" } },
+        { step_number: 2, tool_name: "calculator", tool_input: { expression: "{{steps.1.output.data.amount}} * 2" } },
+      ],
+    });
+    const running = start(["run", "--plan", plan]);
+    await printed(running, /^step 1 signal +waiting for signal 'payment_received'/);
+    const id = runIdOf(running);
+    expect(running.output()).toContain(`    crane signal ${id} payment_received --data '<json>'`);
+
+    const sent = await crane$("signal", id, "payment_received", "--data", '{"amount": 21}');
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toBe("signal 'payment_received' delivered to step 1\n");
+    const done = await running.result;
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain("signal 'payment_received' received by step 1");
+    expect(lines(done.stdout).at(-1)).toBe("result: 42");
+
+    const late = await crane$("signal", id, "payment_received");
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/^crane: 409 Conflict: /);
+    const bad = await crane$("signal", id, "payment_received", "--data", "{not json");
+    expect(bad.code).toBe(2);
+  });
+});
+
+describe("recovery", () => {
+  it("cancel --compensate undoes the todo the run added; watch shows the compensation (exit 1)", async () => {
+    const plan = planFile("saga.json", {
+      steps: [
+        { step_number: 1, tool_name: "todo_store", tool_input: { action: "add", text: `saga ${crypto.randomUUID()}` } },
+        { step_number: 2, tool_name: "wait", tool_input: { ms: 600_000 }, depends_on: [1] },
+      ],
+    });
+    const running = start(["run", "--plan", plan]);
+    await printed(running, /^step 2 wait +waiting for a timer/);
+    const id = runIdOf(running);
+    const cancelled = await crane$("cancel", id, "--compensate", "--reason", "changed my mind");
+    expect(cancelled.code).toBe(0);
+    const done = await running.result;
+    expect(done.code).toBe(1);
+    expect(done.stdout).toMatch(/^undo step 1 todo_store +succeeded$/m);
+    expect(done.stdout).toContain("compensation completed");
+    const shown = JSON.parse((await crane$("show", id, "--json")).stdout) as Run;
+    expect(shown).toMatchObject({ status: "cancelled", compensation: { status: "completed" } });
+    expect((await crane$("show", id)).stdout).toMatch(/^compensation completed$/m);
+  });
+
+  it("rerun with --input fixes the failed step and reuses the rest (exit 0); --from a missing step is refused", async () => {
+    const plan = planFile("divide.json", {
+      steps: [
+        { step_number: 1, tool_name: "calculator", tool_input: { expression: "2*3" } },
+        { step_number: 2, tool_name: "calculator", tool_input: { expression: "{{steps.1.output}} / 0" } },
+      ],
+    });
+    const failed = await crane$("run", "--json", "--plan", plan);
+    expect(failed.code).toBe(1);
+    const original = JSON.parse(failed.stdout) as Run;
+
+    const rerun = await crane$("rerun", original.run_id, "--input", '2={"expression": "{{steps.1.output}} / 2"}');
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toContain(`step 1 calculator  reused from run ${original.run_id}`);
+    expect(lines(rerun.stdout).at(-1)).toBe("result: 3");
+
+    const from = await crane$("rerun", original.run_id, "--from", "99");
+    expect(from.code).toBe(1);
+    expect(from.stderr).toMatch(/^crane: 422 /);
+  });
+});
