@@ -15,7 +15,12 @@ import type { AttemptOutcome } from "../../src/tools/types";
 
 export const OPTIONS: RunOptions = { max_parallel: 8, step_timeout_ms: 1000, max_attempts: 3, on_failure: "fail_fast" };
 
-export const step = (n: number, depends_on: number[] = [], tool = "calculator", tool_input?: Record<string, Json>): PlanStep => ({
+export const step = (
+  n: number,
+  depends_on: number[] = [],
+  tool = "calculator",
+  tool_input?: Record<string, Json>,
+): PlanStep => ({
   step_number: n,
   tool_name: tool,
   tool_input: tool_input ?? (tool === "calculator" ? { expression: `${n}` } : {}),
@@ -25,7 +30,8 @@ export const step = (n: number, depends_on: number[] = [], tool = "calculator", 
 
 /** `type#step.attempt` (and `:task` for a compensation, turn or call), how the tests read event lists. */
 export const label = (e: RunEvent): string => {
-  const task = e.data?.turn !== undefined ? `:turn${e.data.turn}` : e.data?.call !== undefined ? `:call${e.data.call}` : "";
+  const task =
+    e.data?.turn !== undefined ? `:turn${e.data.turn}` : e.data?.call !== undefined ? `:call${e.data.call}` : "";
   return `${e.type}${e.step_number ? `#${e.step_number}` : ""}${e.attempt ? `.${e.attempt}` : ""}${task}`;
 };
 
@@ -85,7 +91,8 @@ export function harness(steps: PlanStep[], opts: HarnessOptions = {}) {
     state,
     log,
     ctx,
-    plan: (extra: EventDraft[] = []) => run(() => [{ type: "run.planned", data: { plan: plan as unknown as Json } }, ...extra]),
+    plan: (extra: EventDraft[] = []) =>
+      run(() => [{ type: "run.planned", data: { plan: plan as unknown as Json } }, ...extra]),
     start: (n: number, attempt = 1, task?: string) => run((s, c) => onStart(s, ref(n, task), attempt, c).drafts),
     grant: (n: number, attempt = 1, task?: string) => {
       let grant: ReturnType<typeof onStart>["grant"] = null;

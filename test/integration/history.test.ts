@@ -185,7 +185,9 @@ describe("GET /api/v1/runs", () => {
       { tool: "calculator" },
       { since: "2026-01-01T00:00:00.000Z", until: "2027-01-01T00:00:00.000Z" },
       { q: "calc" },
-    ].map((f) => listRunsStatement(db, "t", { limit: 10, ...f }, { c: "2026-11-26T00:00:00.000Z", r: "x" }, 11).toSQL());
+    ].map((f) =>
+      listRunsStatement(db, "t", { limit: 10, ...f }, { c: "2026-11-26T00:00:00.000Z", r: "x" }, 11).toSQL(),
+    );
     const { RUNS_BY_STATUS_SQL, RUN_DURATIONS_SQL, STEPS_BY_STATUS_SQL, TOOL_STATS_SQL } = await import(
       "../../src/store/metrics"
     );
@@ -259,6 +261,8 @@ describe("archive and retention", () => {
     );
     expect(failures).toBeLessThan(0);
     const served = (await api(`/api/v1/runs/${run_id}/events`, { key }).then((r) => r.json())) as { seq: number }[];
-    expect((JSON.parse(archived?.events ?? "[]") as { seq: number }[]).map((e) => e.seq)).toEqual(served.map((e) => e.seq));
+    expect((JSON.parse(archived?.events ?? "[]") as { seq: number }[]).map((e) => e.seq)).toEqual(
+      served.map((e) => e.seq),
+    );
   });
 });

@@ -20,17 +20,20 @@ describe("without an LLM provider", () => {
     );
   });
 
-  it.each(["llm", "agent"])("refuses a plan with an %s step at validation (422 naming the missing provider)", async (tool) => {
-    const input = tool === "llm" ? { prompt: "hi" } : { goal: "add two numbers" };
-    const res = await api("/api/v1/runs", {
-      method: "POST",
-      json: { prompt: "x", plan: { steps: [{ step_number: 1, tool_name: tool, tool_input: input }] } },
-    });
-    expect(res.status).toBe(422);
-    const problem = (await res.json()) as { detail: string; errors: { path: string; message: string }[] };
-    expect(problem.detail).toContain("no LLM provider is configured");
-    expect(problem.errors).toEqual([
-      { path: "plan.steps[0].tool_name", message: `${tool} needs an LLM provider: no LLM provider is configured` },
-    ]);
-  });
+  it.each(["llm", "agent"])(
+    "refuses a plan with an %s step at validation (422 naming the missing provider)",
+    async (tool) => {
+      const input = tool === "llm" ? { prompt: "hi" } : { goal: "add two numbers" };
+      const res = await api("/api/v1/runs", {
+        method: "POST",
+        json: { prompt: "x", plan: { steps: [{ step_number: 1, tool_name: tool, tool_input: input }] } },
+      });
+      expect(res.status).toBe(422);
+      const problem = (await res.json()) as { detail: string; errors: { path: string; message: string }[] };
+      expect(problem.detail).toContain("no LLM provider is configured");
+      expect(problem.errors).toEqual([
+        { path: "plan.steps[0].tool_name", message: `${tool} needs an LLM provider: no LLM provider is configured` },
+      ]);
+    },
+  );
 });

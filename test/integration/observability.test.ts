@@ -71,7 +71,8 @@ describe("structured logs", () => {
     for (const r of ofRun) {
       expect(r.trace_id, JSON.stringify(r)).toBe(traceId);
       // Lines written by the coordinator carry the request that created the run.
-      if (typeof r.msg === "string" && r.msg.startsWith("run.")) expect(r.request_id, JSON.stringify(r)).toBe("req-logs-1");
+      if (typeof r.msg === "string" && r.msg.startsWith("run."))
+        expect(r.request_id, JSON.stringify(r)).toBe("req-logs-1");
       expect(r.tenant).toBe("t-logs");
       expect(typeof r.at).toBe("string");
       expect(["debug", "info", "warn", "error"]).toContain(r.level);
