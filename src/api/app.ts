@@ -62,8 +62,10 @@ export function createApp() {
     openapi: "3.1.0",
     info: {
       title: "Crane API",
-      version: "1.0.0",
-      description: "Crane runs prompts as plans of tool calls, durably and in parallel, on Cloudflare Workers.",
+      version: "1.1.0",
+      description:
+        "Crane runs prompts as plans of tool calls, durably and in parallel, on Cloudflare Workers. " +
+        "The wire contract, with the behaviour behind each route, is docs/api.md in the repository.",
     },
   });
 

@@ -3,7 +3,7 @@ import { jsonObjectSchema, jsonSchema, timestampSchema } from "./common";
 
 export const agentCallStatusSchema = z.enum(["pending", "running", "succeeded", "failed"]);
 
-/** One tool call an `agent` step's model asked for (API.md, "Agent steps"). */
+/** One tool call an `agent` step's model asked for (docs/api.md, "Agent steps"). */
 export const agentCallSchema = z
   .object({
     call: z.number().int().meta({ description: "1, 2, … in the order the model asked" }),

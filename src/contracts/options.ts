@@ -2,7 +2,7 @@ import { z } from "zod";
 import { backoffOverrideSchema } from "./backoff";
 import { LIMITS } from "./limits";
 
-/** What happens when a step fails for good (API.md; `compensate` is v1.1). */
+/** What happens when a step fails for good (docs/api.md; `compensate` is v1.1). */
 export const onFailureSchema = z.enum(["fail_fast", "continue", "compensate"]);
 export type OnFailure = z.infer<typeof onFailureSchema>;
 

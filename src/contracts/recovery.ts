@@ -3,7 +3,7 @@ import { jsonObjectSchema, jsonSchema } from "./common";
 import { LIMITS } from "./limits";
 import { runOptionsOverrideSchema } from "./options";
 
-/** `StepInput.compensate`: the step that undoes a step (API.md, "Recovery"). */
+/** `StepInput.compensate`: the step that undoes a step (docs/api.md, "Recovery"). */
 export const compensateSpecSchema = z
   .object({ tool_name: z.string().min(1).max(64), tool_input: jsonObjectSchema })
   .strict()

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { jsonSchema, timestampSchema } from "./common";
 import { LIMITS } from "./limits";
 
-/** What a waiting step waits for (API.md, "Waiting"). */
+/** What a waiting step waits for (docs/api.md, "Waiting"). */
 export const waitKindSchema = z.enum(["timer", "approval", "signal"]);
 export type WaitKind = z.infer<typeof waitKindSchema>;
 

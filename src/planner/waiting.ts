@@ -4,7 +4,7 @@ import type { ClauseParser, Draft } from "./clauses";
 import { startsWith, stripQuotes, text, type Word } from "./words";
 
 /**
- * Clauses that pause a run (API.md, "Waiting"): short demo sleeps (`sleep`), durable timers
+ * Clauses that pause a run (docs/api.md, "Waiting"): short demo sleeps (`sleep`), durable timers
  * (`wait`), approvals (`approval`) and signals (`signal`). Every pattern here is anchored and has
  * bounded quantifiers only, so matching stays linear whatever the prompt.
  */

@@ -73,7 +73,7 @@ function rulesPlan(cmd: CreateRunCommand, registry: ToolRegistry, llm: boolean):
  * LLM when one is configured and falls back to the rules planner on any failure, recording why
  * (`plan.fallback`); `llm` never falls back; `rules` never asks the LLM. Every provider call is
  * recorded (`plan.llm_call`: model, latency, tries, tokens). A prompt that cannot be planned
- * fails the run (API.md: the POST still answers 201).
+ * fails the run (docs/api.md: the POST still answers 201).
  */
 export async function planRun(
   cmd: CreateRunCommand,

@@ -48,7 +48,7 @@ export const describeRef = (ref: TaskRef): string =>
 
 export type Transition = "dispatched" | "started" | "succeeded" | "failed" | "retry";
 
-/** The event each transition of each kind of task is recorded as (API.md names the wire ones). */
+/** The event each transition of each kind of task is recorded as (docs/api.md names the wire ones). */
 export const TASK_EVENTS: Record<TaskKind, Record<Transition, EventType>> = {
   step: {
     dispatched: "step.dispatched",

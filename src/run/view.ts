@@ -95,7 +95,7 @@ function compensation(state: RunState): Compensation | null {
   return { status: state.compensation.status, steps };
 }
 
-/** The wire shape of a run (API.md "Run object"). */
+/** The wire shape of a run (docs/api.md "Run object"). */
 export function toRun(state: RunState): Run {
   const execution_log = [...state.steps.values()].map(entry);
   return {

@@ -88,7 +88,7 @@ export function beginWait(state: RunState, s: StepState, ctx: DecideContext): Ev
       type: "step.waiting",
       step_number: n,
       attempt: 1,
-      // API.md: `data` is the waiting object; when it wakes by itself and the resolved input ride along.
+      // docs/api.md: `data` is the waiting object; when it wakes by itself and the resolved input ride along.
       data: { ...(waiting as unknown as Record<string, Json>), wake_at: wakeAt, input },
     },
   ];

@@ -2,7 +2,7 @@ import { and, eq, lt } from "drizzle-orm";
 import type { Database } from "./db";
 import { idempotencyKeys } from "./schema";
 
-/** How long an Idempotency-Key is remembered (API.md: 24 h). */
+/** How long an Idempotency-Key is remembered (docs/api.md: 24 h). */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**

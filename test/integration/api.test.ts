@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import apiDoc from "../../docs/api.md?raw";
 import type { Problem } from "../../src/contracts/common";
 import { api, createRun } from "../helpers/api";
 
@@ -232,6 +233,8 @@ describe("API: catalog, health and OpenAPI", () => {
       "/api/v1/tools",
     ]);
     expect(Object.keys(doc.paths["/api/v1/runs"] ?? {}).sort()).toEqual(["get", "post"]);
+    // docs/api.md, the contract this document describes, names every route.
+    for (const path of Object.keys(doc.paths)) expect(apiDoc, `docs/api.md names ${path}`).toContain(path);
     // Every route but health and callbacks declares its key; the document says so.
     type Op = { security?: unknown[]; responses: Record<string, unknown> };
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {

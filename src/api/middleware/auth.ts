@@ -9,7 +9,7 @@ import { defaultQuotas, type Quotas } from "../../tenancy/quotas";
 import type { AppEnv } from "../types";
 import { checkAuthThrottle, clientAddress, recordAuthFailure } from "./auth-throttle";
 
-/** Local development defaults (API.md): only honoured when ENVIRONMENT is `development`. */
+/** Local development defaults (docs/api.md): only honoured when ENVIRONMENT is `development`. */
 export const DEV_API_KEY = "crane-dev-key";
 export const DEV_TENANT = "dev";
 export const DEV_ADMIN_TOKEN = "crane-dev-admin";

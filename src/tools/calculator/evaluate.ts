@@ -1,7 +1,7 @@
 import { CalculatorError } from "./errors";
 import { type Token, tokenize } from "./tokenizer";
 
-/** Longest expression accepted (API.md). */
+/** Longest expression accepted (docs/api.md). */
 export const MAX_EXPRESSION_CHARS = 500;
 /** Deepest nesting of parentheses, unary signs and powers; keeps recursion far from the stack limit. */
 export const MAX_DEPTH = 64;
