@@ -57,7 +57,7 @@ export interface RunApi {
     name: string,
     data: Json,
     idempotency: { key: string; bodyHash: string } | null,
-  ): Promise<Result<SignalAnswer>>;
+  ): Promise<Result<SignalAnswer & { replayed?: true }>>;
   callback(token: string, body: CallbackBody): Promise<Result<CallbackAnswer>>;
   snapshot(): Promise<RunSnapshot | null>;
   synced(seq: number): Promise<void>;

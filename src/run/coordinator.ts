@@ -190,7 +190,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     name: string,
     data: Json,
     idempotency: { key: string; bodyHash: string } | null,
-  ): Promise<Result<SignalAnswer>> {
+  ): Promise<Result<SignalAnswer & { replayed?: true }>> {
     const result = await this.decide((s, ctx) => onSignal(s, name, data, idempotency, ctx.now));
     if (!result.ok) return result;
     return { ok: true, value: { run_id: result.value.run.run_id, name, ...result.value.answer } };

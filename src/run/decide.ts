@@ -107,13 +107,16 @@ export function advance(state: RunState, ctx: DecideContext): EventDraft[] {
   const drafts = [...dueRetries(state, ctx), ...steps.flatMap((s) => advanceAgent(state, s, ctx))];
   let inFlight = steps.filter((s) => ACTIVE.has(s.phase)).length;
   for (const s of steps) {
-    if (inFlight >= state.options.max_parallel) break;
-    if (s.phase === "pending" && s.step.depends_on.every((d) => state.steps.get(d)?.phase === "succeeded")) {
-      const started = start(state, s, ctx);
-      drafts.push(...started);
-      // A wait holds nothing, so it does not count against max_parallel.
-      if (!started.some((d) => d.type === "step.waiting")) inFlight++;
+    if (s.phase !== "pending" || !s.step.depends_on.every((d) => state.steps.get(d)?.phase === "succeeded")) continue;
+    // A wait holds nothing — no consumer, no slot — so it starts whatever max_parallel says.
+    const waits = ctx.registry.get(s.step.tool_name)?.control;
+    if (waits === "timer" || waits === "approval" || waits === "signal") {
+      drafts.push(...beginWait(state, s, ctx));
+      continue;
     }
+    if (inFlight >= state.options.max_parallel) continue;
+    drafts.push(...start(state, s, ctx));
+    inFlight++;
   }
   if (drafts.length > 0) return drafts;
 

@@ -90,7 +90,8 @@ export async function planRun(
   const budget = tokenBudget(env, cmd.tenant);
   if ((await budget.left()) <= 0) {
     const detail = `the tenant's ${budget.limit} LLM tokens for today are spent`;
-    if (cmd.planner === "llm") return [{ type: "run.failed", data: { error: `LLM planner failed (budget_exhausted): ${detail}` } }];
+    if (cmd.planner === "llm")
+      return [{ type: "run.failed", data: { error: `LLM planner failed (budget_exhausted): ${detail}` } }];
     return [
       { type: "plan.fallback", data: { from: "llm", to: "rules", reason: "budget_exhausted", detail } },
       rulesPlan(cmd, registry, true),

@@ -30,13 +30,21 @@ export function transition(
     }
     return added;
   };
+  const settle = () => {
+    for (let round = 0; round < MAX_ADVANCE_ROUNDS; round++) {
+      const more = advance(state, ctx);
+      if (more.length === 0) return;
+      runInline(push(more), state, ctx, push);
+    }
+    throw new Error(`run ${state.runId} did not settle after ${MAX_ADVANCE_ROUNDS} rounds`);
+  };
+  // The run first catches up with `now` — a wait whose time has come wakes (or times out) before
+  // the command is decided — so an approval, a signal or a callback that arrives after a timeout
+  // but before a late alarm cannot beat it.
+  settle();
   runInline(push(first(state, ctx)), state, ctx, push);
-  for (let round = 0; round < MAX_ADVANCE_ROUNDS; round++) {
-    const more = advance(state, ctx);
-    if (more.length === 0) return events;
-    runInline(push(more), state, ctx, push);
-  }
-  throw new Error(`run ${state.runId} did not settle after ${MAX_ADVANCE_ROUNDS} rounds`);
+  settle();
+  return events;
 }
 
 /** Attempts dispatched inline (pure tools) start and finish right here, in the same commit. */

@@ -167,7 +167,14 @@ function approvalStep(state: RunState, stepNumber: number): StepState | Decision
   if (s.phase === "pending")
     return refuse(409, `Step ${stepNumber} has not been reached yet; it is not waiting for a decision`);
   if (s.phase !== "waiting") {
-    const outcome = s.phase === "succeeded" ? "approved" : s.phase === "failed" ? "rejected" : s.phase;
+    const outcome =
+      s.phase === "succeeded"
+        ? "approved"
+        : s.error === "Approval timed out"
+          ? "it timed out"
+          : s.phase === "failed"
+            ? "rejected"
+            : s.phase;
     return refuse(409, `Step ${stepNumber} was already decided (${outcome})`);
   }
   return s;
@@ -200,6 +207,8 @@ export function onReject(state: RunState, stepNumber: number, reason: string | u
 export interface SignalAccepted {
   delivered_to: number | null;
   buffered: boolean;
+  /** The answer of an earlier signal with the same Idempotency-Key (nothing was delivered now). */
+  replayed?: true;
 }
 
 /**
@@ -219,7 +228,7 @@ export function onSignal(
     const seen = state.signalKeys.get(idempotency.key);
     if (seen && seen.bodyHash !== idempotency.bodyHash)
       return refuse(422, "Idempotency-Key was already used with a different signal");
-    if (seen) return { ok: true, drafts: [], answer: seen.answer };
+    if (seen) return { ok: true, drafts: [], answer: { ...seen.answer, replayed: true } };
   }
   if (isFinished(state)) return refuse(409, `Run '${state.runId}' already finished with status ${state.status}`);
   const candidates = [...state.steps.values()].filter(

@@ -24,7 +24,10 @@ export const llmTool = defineTool({
       throw nonRetryable("No LLM provider is configured (LLM_BASE_URL and LLM_MODEL, or AI)", "llm_unavailable");
     const budget = tokenBudget(env, tenant);
     if ((await budget.left()) <= 0) {
-      throw nonRetryable(`budget_exhausted: the tenant's ${budget.limit} LLM tokens for today are spent`, "budget_exhausted");
+      throw nonRetryable(
+        `budget_exhausted: the tenant's ${budget.limit} LLM tokens for today are spent`,
+        "budget_exhausted",
+      );
     }
     try {
       const answer = await chat(provider, [{ role: "user", content: prompt }], {

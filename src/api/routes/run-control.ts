@@ -146,6 +146,8 @@ controlRoutes.openapi(sendSignal, async (c) => {
   const idempotency = key
     ? { key, bodyHash: await sha256Hex(JSON.stringify({ name, data: body.data ?? null })) }
     : null;
-  const answer = await command(c, run_id, (run) => run.signal(name, (body.data ?? null) as Json, idempotency));
-  return c.json(answer, 202);
+  const { replayed, ...answer } = await command(c, run_id, (run) =>
+    run.signal(name, (body.data ?? null) as Json, idempotency),
+  );
+  return c.json(answer, 202, replayed ? { "Idempotent-Replayed": "true" } : {});
 });
