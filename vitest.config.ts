@@ -72,12 +72,12 @@ export default defineConfig(async () => {
   const workers = workersProject("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], [TIGHT, LLM]);
   const queue = workersProject("queue", PLACEMENT, [], { INLINE_PURE_TOOLS: "false" });
   // The circuit breaker trips after 3 failures and cools down for 1 s, a tenant gets 2 steps in flight
-  // per consumer, and failed authentications keep wrangler.toml's limit.
+  // per consumer and 2 waiting runs, and failed authentications keep wrangler.toml's limit.
   const tight = workersProject(
     "tight",
     [TIGHT],
     [],
-    { BREAKER_THRESHOLD: "3", BREAKER_COOLDOWN_MS: "1000", TENANT_STEPS_PER_CONSUMER: "2" },
+    { BREAKER_THRESHOLD: "3", BREAKER_COOLDOWN_MS: "1000", TENANT_STEPS_PER_CONSUMER: "2", MAX_WAITING_RUNS: "2" },
     {},
   );
   // An OpenAI-compatible provider at https://llm.test/v1, faked at the HTTP boundary by the tests.
