@@ -32,24 +32,30 @@ export function idempotencyKeyOf(header: string | undefined): string | null {
   return header;
 }
 
-/** Validates an explicit plan as the API does: 422 naming every problem, paths under `plan`. */
+/**
+ * Validates an explicit plan as the API does: 422 naming every problem, paths under `plan`.
+ * `rename` maps a problem's path back to the field the client sent (a rerun's `tool_inputs`);
+ * `now: null` skips time checks (a rerun's timers whose time has passed wake at once).
+ */
 export function validateExplicitPlan(
   c: Context<AppEnv>,
   input: PlanInput,
   finalGoal: string,
-  pathPrefix = "plan",
+  opts: { rename?: (path: string) => string; now?: number | null } = {},
 ): Plan {
   try {
     return validatePlan(input, defaultRegistry, {
       planId: crypto.randomUUID(),
       planner: "explicit",
       finalGoal: input.final_goal ?? finalGoal,
-      pathPrefix,
+      pathPrefix: "plan",
       llm: llmProvider(c.env) !== null,
+      ...(opts.now !== undefined ? { now: opts.now } : {}),
     });
   } catch (err) {
     if (!(err instanceof PlanValidationError)) throw err;
-    throw new ApiError(422, summarize("plan", err.issues), { errors: err.issues, type: "invalid-plan" });
+    const errors = err.issues.map((i) => ({ ...i, path: opts.rename?.(i.path) ?? i.path }));
+    throw new ApiError(422, summarize("plan", errors), { errors, type: "invalid-plan" });
   }
 }
 

@@ -76,6 +76,8 @@ export const metricsSchema = z
       duration_ms: percentilesSchema,
     }),
     steps: z.object({ total: z.number().int(), by_status: byStatus }),
+    /** v1.1: runs that compensated, by the compensation's status (`completed`, `failed`). */
+    compensations: z.object({ total: z.number().int(), by_status: byStatus }),
     tools: z.array(
       z.object({
         tool: z.string(),

@@ -146,6 +146,7 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
       runId: run_id,
       durationMs: duration_ms,
       attempt,
+      kind: task?.split(":")[0] ?? "step",
     });
     message.ack();
   } catch (err) {

@@ -62,8 +62,8 @@ export interface ValidateOptions {
   pathPrefix?: string;
   /** Whether an LLM provider is configured: without one, steps of tools that need it are refused. */
   llm: boolean;
-  /** The time checks such as `wait.until` are made against (default: now). */
-  now?: number;
+  /** The time checks such as `wait.until` are made against (default: now); null skips them. */
+  now?: number | null;
 }
 
 export const NO_LLM_PROVIDER = "no LLM provider is configured";
@@ -112,7 +112,8 @@ function inputIssues(
       issues.push({ path: at(...where, "tool_input", ...(issue.path as (string | number)[])), message: issue.message });
     }
   } else if (tool.check) {
-    for (const problem of tool.check(parsed.data, { now: opts.now ?? Date.now(), tools: registry })) {
+    const now = opts.now === undefined ? Date.now() : opts.now;
+    for (const problem of tool.check(parsed.data, { now, tools: registry })) {
       issues.push({ path: `${at(...where, "tool_input")}.${problem.path}`, message: problem.message });
     }
   }

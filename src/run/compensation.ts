@@ -79,7 +79,8 @@ export function advanceCompensation(state: RunState, ctx: DecideContext): EventD
     const task = state.steps.get(n)?.compensation;
     if (!task || DONE.has(task.phase)) continue;
     if (task.phase === "pending") return [dispatch(state, task, ctx)];
-    if (task.phase === "backoff" && task.retryAt !== null && task.retryAt <= ctx.now) return [dispatch(state, task, ctx)];
+    if (task.phase === "backoff" && task.retryAt !== null && task.retryAt <= ctx.now)
+      return [dispatch(state, task, ctx)];
     return []; // in flight, or backing off until its retry time (in the alarm's schedule)
   }
   const failed = comp.order.filter((n) => state.steps.get(n)?.compensation?.phase === "failed");

@@ -20,6 +20,7 @@ const LEVELS: Partial<Record<RunEvent["type"], Level>> = {
   "step.waiting": "info",
   "signal.received": "info",
   "compensation.started": "warn",
+  "compensation.step_skipped": "info",
   "compensation.step_succeeded": "info",
   "compensation.step_failed": "error",
   "compensation.step_retry_scheduled": "warn",
@@ -132,5 +133,6 @@ function inlineAttempt(
     runId: state.runId,
     durationMs: 0,
     attempt: e.attempt ?? 1,
+    kind: moved.ref.kind,
   });
 }

@@ -22,6 +22,11 @@ export const RUN_DURATIONS_SQL = `
          MAX(CASE WHEN rn = (n * 99 + 99) / 100 THEN ms END) AS p99
   FROM d`;
 
+export const COMPENSATIONS_BY_STATUS_SQL = `
+  SELECT json_extract(compensation, '$.status') AS status, COUNT(*) AS n FROM runs
+  WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3 AND compensation IS NOT NULL
+  GROUP BY json_extract(compensation, '$.status')`;
+
 export const STEPS_BY_STATUS_SQL = `
   SELECT status, COUNT(*) AS n FROM run_steps
   WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3
@@ -51,12 +56,14 @@ const total = (byStatus: Record<string, number>) => Object.values(byStatus).redu
 /** Run and step counts, success rates and duration percentiles of a tenant's runs created in [since, until). */
 export async function metrics(d1: D1Database, tenant: string, since: string, until: string): Promise<Metrics> {
   const bind = (q: string) => d1.prepare(q).bind(tenant, since, until);
-  const [runsByStatus, runDurations, stepsByStatus, tools] = await d1.batch<Record<string, unknown>>([
+  const [runsByStatus, runDurations, stepsByStatus, tools, compensations] = await d1.batch<Record<string, unknown>>([
     bind(RUNS_BY_STATUS_SQL),
     bind(RUN_DURATIONS_SQL),
     bind(STEPS_BY_STATUS_SQL),
     bind(TOOL_STATS_SQL),
+    bind(COMPENSATIONS_BY_STATUS_SQL),
   ]);
+  const compensationCounts = counts((compensations?.results ?? []) as { status: string; n: number }[]);
   const runCounts = counts((runsByStatus?.results ?? []) as { status: string; n: number }[]);
   const stepCounts = counts((stepsByStatus?.results ?? []) as { status: string; n: number }[]);
   const durations = (runDurations?.results?.[0] ?? { p50: null, p95: null, p99: null }) as Percentiles;
@@ -71,6 +78,7 @@ export async function metrics(d1: D1Database, tenant: string, since: string, unt
       duration_ms: { p50: durations.p50, p95: durations.p95, p99: durations.p99 },
     },
     steps: { total: total(stepCounts), by_status: stepCounts },
+    compensations: { total: total(compensationCounts), by_status: compensationCounts },
     tools: ((tools?.results ?? []) as ToolRow[]).map((t) => ({
       tool: t.tool,
       steps: t.steps,

@@ -36,7 +36,7 @@ export const waitTool = defineTool({
   retry: DEFAULT_RETRY,
   control: "timer",
   check: (input, { now }) => {
-    const problem = "until" in input ? untilProblem(input.until, now) : null;
+    const problem = "until" in input && now !== null ? untilProblem(input.until, now) : null;
     return problem ? [{ path: "until", message: problem }] : [];
   },
   execute: coordinatorOnly,

@@ -2,6 +2,7 @@ import { and, asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import type { Json } from "../contracts/common";
+import type { CompensateSpec } from "../contracts/recovery";
 import { type TodoRow, todos, toolEffects } from "../store/schema";
 import { nonRetryable } from "./errors";
 import { DEFAULT_RETRY, defineTool, type ToolContext } from "./types";
@@ -14,7 +15,14 @@ const inputSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("get"), todo_id: todoId }).strict(),
   z.object({ action: z.literal("complete"), todo_id: todoId }).strict(),
   z.object({ action: z.literal("reopen"), todo_id: todoId }).strict(),
-  z.object({ action: z.literal("delete"), todo_id: todoId }).strict(),
+  z
+    .object({
+      action: z.literal("delete"),
+      todo_id: todoId,
+      /** A todo that is already gone counts as deleted (how a saga undoes an add: idempotently). */
+      missing_ok: z.boolean().optional(),
+    })
+    .strict(),
 ]);
 type Input = z.infer<typeof inputSchema>;
 
@@ -121,7 +129,8 @@ async function run(input: Input, ctx: ToolContext): Promise<Json> {
       return once(
         db,
         ctx,
-        { todo: toTodo(done) },
+        // Whether it was done before this step: undoing a complete that changed nothing changes nothing.
+        { todo: toTodo(done), was_completed: row.completed },
         db
           .update(todos)
           .set({ completed: true, completedAt: done.completedAt })
@@ -142,7 +151,13 @@ async function run(input: Input, ctx: ToolContext): Promise<Json> {
       );
     }
     case "delete": {
-      const row = await findTodo(db, tenant, input.todo_id);
+      const found = await db
+        .select()
+        .from(todos)
+        .where(and(eq(todos.tenant, tenant), eq(todos.id, input.todo_id)))
+        .get();
+      if (!found && input.missing_ok) return { deleted: false, todo_id: input.todo_id };
+      const row = found ?? (await findTodo(db, tenant, input.todo_id));
       return once(
         db,
         ctx,
@@ -163,18 +178,25 @@ const todoIdOf = (output: Json): string | null => {
 export const todoStoreTool = defineTool({
   name: "todo_store",
   description:
-    "A persistent todo list per tenant: add (text), list, get / complete / reopen / delete (todo_id). " +
-    "Re-running the same step never repeats its effect. Undone in a saga: add → delete, complete → reopen.",
+    "A persistent todo list per tenant: add (text), list, get / complete / reopen / delete (todo_id; missing_ok). " +
+    "Re-running the same step never repeats its effect. Undone in a saga: add → delete, complete → reopen " +
+    "(when it was not completed before).",
   inputSchema,
   effects: { resource: "todos", mode: "write" },
   modeFor: (input) => (input.action === "list" || input.action === "get" ? "read" : "write"),
   retry: DEFAULT_RETRY,
   execute: run,
-  compensate: (input, output) => {
+  compensate: (input, output): CompensateSpec | null => {
     const id = todoIdOf(output);
     if (id === null) return null;
-    if (input.action === "add") return { tool_name: "todo_store", tool_input: { action: "delete", todo_id: id } };
-    if (input.action === "complete") return { tool_name: "todo_store", tool_input: { action: "reopen", todo_id: id } };
+    if (input.action === "add") {
+      return { tool_name: "todo_store", tool_input: { action: "delete", todo_id: id, missing_ok: true } };
+    }
+    const wasCompleted =
+      output !== null && typeof output === "object" && !Array.isArray(output) && output.was_completed === true;
+    if (input.action === "complete" && !wasCompleted) {
+      return { tool_name: "todo_store", tool_input: { action: "reopen", todo_id: id } };
+    }
     return null;
   },
 });

@@ -58,11 +58,12 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
   compensate?(input: z.infer<S>, output: Json): CompensateSpec | null;
   /**
    * Checks that the schema cannot express, made when a plan is validated (a time in the future,
-   * names of other tools): problems as `{ path, message }`, path within `tool_input`.
+   * names of other tools): problems as `{ path, message }`, path within `tool_input`. `now` is null
+   * when times are not checked (a rerun of a plan whose times have passed: they wake at once).
    */
   check?(
     input: z.infer<S>,
-    ctx: { now: number; tools: ReadonlyMap<string, Tool> },
+    ctx: { now: number | null; tools: ReadonlyMap<string, Tool> },
   ): { path: string; message: string }[];
 }
 

@@ -188,10 +188,15 @@ describe("GET /api/v1/runs", () => {
     ].map((f) =>
       listRunsStatement(db, "t", { limit: 10, ...f }, { c: "2026-11-26T00:00:00.000Z", r: "x" }, 11).toSQL(),
     );
-    const { RUNS_BY_STATUS_SQL, RUN_DURATIONS_SQL, STEPS_BY_STATUS_SQL, TOOL_STATS_SQL } = await import(
-      "../../src/store/metrics"
-    );
-    const metricsSql = [RUNS_BY_STATUS_SQL, RUN_DURATIONS_SQL, STEPS_BY_STATUS_SQL, TOOL_STATS_SQL].map((sql) => ({
+    const { RUNS_BY_STATUS_SQL, RUN_DURATIONS_SQL, STEPS_BY_STATUS_SQL, TOOL_STATS_SQL, COMPENSATIONS_BY_STATUS_SQL } =
+      await import("../../src/store/metrics");
+    const metricsSql = [
+      RUNS_BY_STATUS_SQL,
+      RUN_DURATIONS_SQL,
+      STEPS_BY_STATUS_SQL,
+      TOOL_STATS_SQL,
+      COMPENSATIONS_BY_STATUS_SQL,
+    ].map((sql) => ({
       sql,
       params: ["t", "2026-01-01T00:00:00.000Z", "2027-01-01T00:00:00.000Z"],
     }));

@@ -171,14 +171,18 @@ runRoutes.openapi(rerunRoute, async (c) => {
   if (!original.plan) throw new ApiError(409, `Run '${run_id}' has no plan to rerun (it failed while planning)`);
   const { input, issues } = rerunPlanInput(original.plan, body);
   if (issues.length > 0) throw new ApiError(422, summarize("rerun", issues), { errors: issues, type: "invalid-rerun" });
-  const plan = validateExplicitPlan(c, input, original.plan.final_goal, "tool_inputs");
+  // A problem in an overridden step's input is named by the field the client sent.
+  const overridden = new Set(Object.keys(body.tool_inputs ?? {}).map(Number));
+  const rename = (path: string) => {
+    const m = /^plan\.steps\[(\d+)\]\.tool_input(.*)$/.exec(path);
+    const n = m ? input.steps[Number(m[1])]?.step_number : undefined;
+    return m && n !== undefined && overridden.has(n) ? `tool_inputs.${n}${m[2]}` : path;
+  };
+  const plan = validateExplicitPlan(c, input, original.plan.final_goal, { rename, now: null });
   const fromStep = body.from_step ?? null;
-  const outputs = reusableOutputs(
-    plan,
-    original.execution_log,
-    fromStep,
-    Object.keys(body.tool_inputs ?? {}).map(Number),
-  );
+  // What the original's compensation undid is not reused: its effects are gone.
+  const undone = (original.compensation?.steps ?? []).filter((s) => s.status === "succeeded").map((s) => s.step_number);
+  const outputs = reusableOutputs(plan, original.execution_log, fromStep, [...overridden, ...undone]);
   const options = { ...original.options, ...body.options };
   return startRun(c, {
     prompt: original.prompt,
