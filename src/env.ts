@@ -59,6 +59,8 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** Failed authentications per client address and key prefix (`[[ratelimits]]`); absent: no throttle. */
   AUTH_FAILURES?: RateLimit;
+  /** "true" counts billable operations for the benchmark (GET /api/v1/admin/counters); off by default. */
+  BENCH_COUNTERS?: string;
   /** Callback URL requests per client address (`[[ratelimits]]`); absent: not limited. */
   CALLBACKS?: RateLimit;
 }

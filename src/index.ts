@@ -1,6 +1,7 @@
 import { createApp } from "./api/app";
 import type { Env } from "./env";
 import { handleQueueBatch } from "./executor/consumer";
+import { count, countedBatch, countedEnv, counting } from "./observability/cost";
 import { log, setLogLevel } from "./observability/log";
 import { database } from "./store/db";
 import { deleteExpiredKeys } from "./store/idempotency";
@@ -14,7 +15,8 @@ const app = createApp();
 export default {
   fetch(request, env, ctx) {
     setLogLevel(env.LOG_LEVEL);
-    return app.fetch(request, env, ctx);
+    if (counting(env)) count("worker_invocations");
+    return app.fetch(request, countedEnv(env), ctx);
   },
   async scheduled(_controller, env) {
     setLogLevel(env.LOG_LEVEL);
@@ -23,6 +25,7 @@ export default {
   },
   async queue(batch, env, ctx) {
     setLogLevel(env.LOG_LEVEL);
-    await handleQueueBatch(batch, env, ctx);
+    if (counting(env)) count("worker_invocations");
+    await handleQueueBatch(counting(env) ? countedBatch(batch) : batch, countedEnv(env), ctx);
   },
 } satisfies ExportedHandler<Env>;

@@ -13,10 +13,11 @@ export const ARCHIVE_QUEUE = "crane-archive";
 const RETRY_DELAY_SECONDS = 2;
 
 /**
- * Copies runs to D1 in batches: pulls each run's current snapshot from its coordinator, writes
- * all of them in as few D1 batches as fit (each run's rows atomically), then confirms to each
- * coordinator. A failed write retries the messages; a coordinator that hears no confirmation
- * sends the sync again, so an archive is never lost.
+ * Copies runs to D1 in batches: takes each run's snapshot from its message (or, for a large run,
+ * from its coordinator), writes all of them in as few D1 batches as fit (each run's rows
+ * atomically), and tells each tenant's gate which runs D1 now lists. A failed write retries the
+ * messages; a coordinator deletes its storage only once D1 holds its run, and syncs again if it
+ * does not — so an archive is never lost.
  */
 export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const db = database(env.DB);
@@ -34,9 +35,9 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
       }
       const stub = runStub(env, parsed.data.tenant, parsed.data.run_id);
       try {
-        const snap = await stub.snapshot();
+        const snap = (parsed.data.snapshot as RunSnapshot | undefined) ?? (await stub.snapshot());
         if (!snap) message.ack(); // gone: purged after an earlier, confirmed archive
-        return snap ? { message, stub, snap } : null;
+        return snap ? { message, snap } : null;
       } catch (err) {
         log("error", "could not read a run for the archive; will retry", {
           run_id: parsed.data.run_id,
@@ -47,9 +48,7 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
       }
     }),
   );
-  const items = pulled.filter(
-    (i): i is { message: Message<unknown>; stub: ReturnType<typeof runStub>; snap: RunSnapshot } => i !== null,
-  );
+  const items = pulled.filter((i): i is { message: Message<unknown>; snap: RunSnapshot } => i !== null);
   if (items.length === 0) return;
 
   try {
@@ -79,15 +78,5 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
       }
     }),
   );
-  await Promise.all(
-    items.map(async ({ message, stub, snap }) => {
-      try {
-        await stub.synced(snap.seq);
-      } catch (err) {
-        // D1 has the rows; the coordinator will simply sync again later.
-        log("warn", "archive confirmation failed", { run_id: snap.run.run_id, error: err });
-      }
-      message.ack();
-    }),
-  );
+  for (const { message } of items) message.ack();
 }

@@ -59,6 +59,11 @@ export const archiveMessageSchema = z.object({
   run_id: z.string().min(1).max(64),
   tenant: z.string().min(1).max(64),
   seq: z.number().int().min(1),
+  /**
+   * The run's snapshot itself when it fits in a queue message (nearly always), saving the consumer
+   * a call to the coordinator; absent for a large run, whose consumer asks for it.
+   */
+  snapshot: z.unknown().optional(),
 });
 export type ArchiveMessage = z.infer<typeof archiveMessageSchema>;
 

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { intVar } from "../config";
 import type { Env } from "../env";
+import { count, countedStub, counting } from "../observability/cost";
 import {
   type Admission,
   admit,
@@ -62,6 +63,7 @@ export class ToolBreaker extends DurableObject<Env> {
 
   private async save(next: BreakerState): Promise<void> {
     this.state = next;
+    if (counting(this.env)) count("do_rows_written");
     await this.ctx.storage.put("state", next);
   }
 }
@@ -77,8 +79,10 @@ export interface BreakerApi {
  * failures) is mostly caused by the tenant's own inputs: one tenant's sleeps that time out must
  * never refuse another tenant's steps. `name` is a tool, or `planner` for the LLM planner.
  */
-export const breakerStub = (env: Env, tenant: string, name: string): BreakerApi =>
-  env.BREAKERS.get(env.BREAKERS.idFromName(`${tenant}/${name}`)) as unknown as BreakerApi;
+export function breakerStub(env: Env, tenant: string, name: string): BreakerApi {
+  const stub = env.BREAKERS.get(env.BREAKERS.idFromName(`${tenant}/${name}`)) as unknown as BreakerApi;
+  return counting(env) ? countedStub(stub) : stub;
+}
 
 export const viewOf = (s: BreakerState, cfg: BreakerConfig, now = Date.now()): BreakerView => ({
   state: s.phase === "open" && s.openedAt !== null && now >= s.openedAt + cfg.cooldownMs ? "half_open" : s.phase,

@@ -137,7 +137,7 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     if (fault.holdReport) await fault.holdReport;
     await stub.finishAttempt(step_number, attempt, outcome, task);
     const duration_ms = Date.now() - started;
-    if (outcome.ok) log.info("step attempt succeeded", { tool: grant.tool_name, duration_ms });
+    if (outcome.ok) log.debug("step attempt succeeded", { tool: grant.tool_name, duration_ms });
     else log.warn("step attempt failed", { tool: grant.tool_name, duration_ms, error: outcome.error });
     recordStep(env, {
       tenant,

@@ -60,6 +60,5 @@ export interface RunApi {
   ): Promise<Result<SignalAnswer & { replayed?: true }>>;
   callback(token: string, body: CallbackBody): Promise<Result<CallbackAnswer>>;
   snapshot(): Promise<RunSnapshot | null>;
-  synced(seq: number): Promise<void>;
   fetch(request: Request): Promise<Response>;
 }

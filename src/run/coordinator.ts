@@ -8,6 +8,7 @@ import type { ApproveBody, CallbackAnswer, CallbackBody, SignalAnswer } from "..
 import type { Env } from "../env";
 import { faultInjector } from "../faults";
 import { problemResponse } from "../http/problem";
+import { count, countedEnv, countedSql, counting } from "../observability/cost";
 import { log, setLogLevel } from "../observability/log";
 import { gateStub } from "../tenancy/gate";
 import { maxWaitingRuns } from "../tenancy/quotas";
@@ -27,6 +28,7 @@ import { Outbox, type OutboxItem } from "./outbox";
 import { createdEvent, planRun } from "./planning";
 import type { RunSnapshot } from "./snapshot";
 import { initial, isFinished, type RunState, reduce } from "./state";
+import { Tables } from "./tables";
 import { parseTask, taskName, transitionOf } from "./tasks";
 import { transition } from "./transition";
 import { toRun } from "./view";
@@ -34,9 +36,13 @@ import { type Decision, onApprove, onCallback, onReject, onSignal } from "./wait
 
 /** Default time a finished, archived run keeps its Durable Object storage. */
 export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
-/** A sync sent to the archive queue but not confirmed within this time is sent again. */
-const SYNC_CONFIRM_MS = 5 * 60 * 1000;
-const ARCHIVED_SEQ = "archived_seq";
+/** A finished run whose archive D1 lacks at purge time is synced again and checked again this much later. */
+const PURGE_RECHECK_MS = 60 * 60 * 1000;
+const PURGE_RETRY_AT = "purge_retry_at";
+/** Largest snapshot sent inside an archive message (Cloudflare Queues carry at most 128 KB). */
+const MAX_INLINE_SNAPSHOT_CHARS = 100_000;
+/** How long the alarm leaves a just-committed side effect to the flush that follows the commit. */
+const OUTBOX_GRACE_MS = 5_000;
 
 const secret = (): string => {
   // 24 random bytes = 192 bits, base64url: a callback token's secret part.
@@ -58,8 +64,10 @@ const runOf = <A>(r: Result<{ run: Run; answer: A }>): Result<Run> => (r.ok ? { 
  * alarm). Storage is created by the first commit: an id that never held a run stores nothing.
  */
 export class RunCoordinator extends DurableObject<Env> implements RunApi {
-  private log: EventLog;
-  private outbox: Outbox;
+  private readonly sql: SqlStorage;
+  private readonly tables: Tables;
+  private readonly log: EventLog;
+  private readonly outbox: Outbox;
   private readonly grace: Grace;
   private readonly retentionMs: number;
   private readonly maxWaiting: number;
@@ -69,12 +77,16 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   private flushing: Promise<void> | null = null;
   private creating: Promise<Result<Run>> | null = null;
   private flushAgain = false;
+  /** The alarm time this object last set (undefined: not known, e.g. after a restart). */
+  private armed: number | null | undefined = undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    super(ctx, countedEnv(env));
     setLogLevel(env.LOG_LEVEL);
-    this.log = new EventLog(ctx.storage.sql);
-    this.outbox = new Outbox(ctx.storage.sql);
+    this.sql = counting(env) ? countedSql(ctx.storage.sql) : ctx.storage.sql;
+    this.tables = new Tables(this.sql);
+    this.log = new EventLog(this.sql, this.tables);
+    this.outbox = new Outbox(this.sql, this.tables);
     this.grace = {
       dispatchMs: intVar(env.WATCHDOG_DISPATCH_GRACE_MS, DEFAULT_GRACE.dispatchMs, 0),
       reportMs: intVar(env.WATCHDOG_REPORT_GRACE_MS, DEFAULT_GRACE.reportMs, 0),
@@ -220,28 +232,27 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     };
   }
 
-  /** The archive confirms that D1 holds the snapshot up to `seq`. */
-  async synced(seq: number): Promise<void> {
-    if (!this.state) return;
-    this.outbox.confirmSync(seq);
-    if (isFinished(this.state)) {
-      const archived = Math.max(seq, Number(this.log.meta(ARCHIVED_SEQ) ?? 0));
-      this.log.setMeta(ARCHIVED_SEQ, String(archived));
-    }
-    await this.rearm();
-  }
-
   /**
    * The watchdog and the timers: times out attempts past their deadline, wakes waits whose time
    * has come, dispatches due retries, retries failed side effects, and deletes a finished run's
    * storage once its retention has passed.
    */
   override async alarm(): Promise<void> {
+    if (counting(this.env)) count("do_requests");
+    this.armed = undefined; // the alarm that fired is spent
     if (!this.state) return;
     const purgeAt = this.purgeAt();
     if (purgeAt !== null && clockNow() >= purgeAt) {
-      await this.purge();
-      return;
+      if (await this.archived()) {
+        await this.purge();
+        return;
+      }
+      // D1 does not hold this run (yet): sync it again and keep the storage until it does.
+      const now = clockNow();
+      this.ctx.storage.transactionSync(() => {
+        this.outbox.add("sync", { seq: (this.state as RunState).seq }, now);
+        this.log.setMeta(PURGE_RETRY_AT, String(now + Math.min(PURGE_RECHECK_MS, Math.max(1000, this.retentionMs))));
+      });
     }
     await this.commit((s, ctx) => onTimeouts(s, ctx));
     await this.flushOutbox();
@@ -273,6 +284,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   // No webSocketClose handler: from compatibility date 2026-04-07 the runtime answers a
   // client's Close frame itself (web_socket_auto_reply_to_close).
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (counting(this.env)) count("do_requests");
     // The stream is one-way; a client may ping to keep intermediaries from timing it out.
     if (message === "ping") ws.send("pong");
   }
@@ -356,7 +368,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     broadcast(this.ctx.getWebSockets(), events, terminal);
     // The side effects are durable in the outbox already: the caller (an API request, a
     // consumer's report) need not wait for them. The alarm retries whatever fails.
-    await this.rearm();
+    await this.rearm(true);
     this.ctx.waitUntil(this.flushOutbox().then(() => this.rearm()));
   }
 
@@ -387,10 +399,14 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         return;
       }
       if (item.kind === "sync") {
-        const { seq } = item.payload as { seq: number };
-        await this.env.ARCHIVE.send({ run_id: state.runId, tenant: state.tenant, seq }, { contentType: "json" });
-        // Kept until the archive confirms (`synced`); sent again if that never comes.
-        this.outbox.postpone(item.id, clockNow() + SYNC_CONFIRM_MS);
+        const snapshot = await this.snapshot();
+        const inline = snapshot && JSON.stringify(snapshot).length <= MAX_INLINE_SNAPSHOT_CHARS;
+        await this.env.ARCHIVE.send(
+          { run_id: state.runId, tenant: state.tenant, seq: state.seq, ...(inline ? { snapshot } : {}) },
+          { contentType: "json" },
+        );
+        // Done once sent: the queue retries the write; before the storage goes, purge checks D1 holds it.
+        this.outbox.done(item.id);
         return;
       }
       const { messages } = item.payload as unknown as { messages: StepMessage[] };
@@ -410,12 +426,20 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     }
   }
 
-  /** When a finished run's storage may go: its retention after completion, once D1 holds all of it. */
+  /** When a finished run's storage may go: its retention after completion (or the next check, if D1 lacked it). */
   private purgeAt(): number | null {
     const s = this.state;
     if (!s || !isFinished(s) || !s.completedAt) return null;
-    if (Number(this.log.meta(ARCHIVED_SEQ) ?? 0) < s.seq) return null;
-    return Date.parse(s.completedAt) + this.retentionMs;
+    return Math.max(Date.parse(s.completedAt) + this.retentionMs, Number(this.log.meta(PURGE_RETRY_AT) ?? 0));
+  }
+
+  /** Whether D1 holds the finished run's archive up to its last event: the condition to delete its storage. */
+  private async archived(): Promise<boolean> {
+    const s = this.state as RunState;
+    const row = await this.env.DB.prepare("SELECT seq FROM runs WHERE run_id = ? AND tenant = ? AND archived = 1")
+      .bind(s.runId, s.tenant)
+      .first<{ seq: number }>();
+    return row !== null && row.seq >= s.seq;
   }
 
   /** Deletes the run's storage; reads of the run are then served from the D1 archive. */
@@ -423,18 +447,29 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const runId = this.state?.runId;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.armed = null;
     this.state = null;
-    this.log = new EventLog(this.ctx.storage.sql);
-    this.outbox = new Outbox(this.ctx.storage.sql);
+    this.tables.reset();
     log("info", "run storage deleted after retention; served from D1 from now on", { run_id: runId });
   }
 
-  /** Arms the single alarm for the earliest deadline, retry, wake-up, pending side effect or purge. */
-  private async rearm(): Promise<void> {
-    const times = [this.state ? nextWake(this.state) : null, this.outbox.nextAt(), this.purgeAt()].filter(
+  /**
+   * Arms the single alarm for the earliest deadline, retry, wake-up, pending side effect or purge.
+   * Right after a commit, whose outbox is being carried out this very moment, pending side
+   * effects are only a safety net: the alarm waits `OUTBOX_GRACE_MS` for them, so a healthy
+   * commit does not wake the object again. An alarm already set for the same time is left alone.
+   */
+  private async rearm(flushing = false): Promise<void> {
+    const pending = this.outbox.nextAt();
+    const outbox = pending === null ? null : flushing ? Math.max(pending, clockNow() + OUTBOX_GRACE_MS) : pending;
+    const times = [this.state ? nextWake(this.state) : null, outbox, this.purgeAt()].filter(
       (t): t is number => t !== null,
     );
-    if (times.length === 0) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.min(...times));
+    const at = times.length === 0 ? null : Math.min(...times);
+    if (at === this.armed) return;
+    if (counting(this.env)) count("do_rows_written");
+    if (at === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(at);
+    this.armed = at;
   }
 }

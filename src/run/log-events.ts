@@ -8,7 +8,7 @@ import { transitionOf } from "./tasks";
 
 /** Which events are worth a log line, at which level. Dispatches and starts stay in the event log only. */
 const LEVELS: Partial<Record<RunEvent["type"], Level>> = {
-  "run.created": "info",
+  "run.created": "debug",
   "run.planned": "debug",
   "plan.llm_call": "info",
   "plan.fallback": "warn",
@@ -121,7 +121,7 @@ function inlineAttempt(
     duration_ms: 0,
     inline: true,
   };
-  if (ok) log("info", "step attempt succeeded", fields);
+  if (ok) log("debug", "step attempt succeeded", fields);
   else {
     const retryable = moved.transition === "retry" || e.data?.retryable === true;
     log("warn", "step attempt failed", { ...fields, error: { message: e.data?.error, code, retryable } });

@@ -1,4 +1,5 @@
 import type { Json } from "../contracts/common";
+import type { Tables } from "./tables";
 
 /**
  * `enqueue`: send dispatched attempts to the steps queue. `sync`: ask the archive to copy the run
@@ -30,35 +31,30 @@ export const outboxDelay = (attempts: number): number => Math.min(60_000, 500 * 
  * so a failed send delays a step but never loses it.
  */
 export class Outbox {
-  private ready = false;
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly tables: Tables,
+  ) {}
 
-  constructor(private readonly sql: SqlStorage) {}
-
-  /** Whether the table exists, creating it only when `create` (see EventLog: unknown ids write nothing). */
-  private table(create: boolean): boolean {
-    if (this.ready) return true;
-    const found = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").toArray();
-    if (found.length === 0 && !create) return false;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS outbox (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      kind TEXT NOT NULL,
-      payload TEXT NOT NULL,
-      attempts INTEGER NOT NULL DEFAULT 0,
-      next_at INTEGER NOT NULL,
-      last_error TEXT
-    )`);
-    this.ready = true;
-    return true;
+  private exists(): boolean {
+    return this.tables.has("outbox");
   }
 
   /** Call inside the transaction that appends the causing events. */
   add(kind: OutboxKind, payload: Json, now: number): void {
-    this.table(true);
+    // INTEGER PRIMARY KEY, not AUTOINCREMENT: ids only order the live items, and no
+    // sqlite_sequence row is written with each one.
+    this.tables.ensure(
+      "outbox",
+      `CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT)`,
+    );
     this.sql.exec("INSERT INTO outbox (kind, payload, next_at) VALUES (?, ?, ?)", kind, JSON.stringify(payload), now);
   }
 
   due(now: number): OutboxItem[] {
-    if (!this.table(false)) return [];
+    if (!this.exists()) return [];
     return this.sql
       .exec<OutboxRow>("SELECT id, kind, payload, attempts FROM outbox WHERE next_at <= ? ORDER BY id", now)
       .toArray()
@@ -74,17 +70,6 @@ export class Outbox {
     this.sql.exec("DELETE FROM outbox WHERE id = ?", id);
   }
 
-  /** Keeps an item that was carried out but awaits confirmation; it is retried at `nextAt` unless confirmed. */
-  postpone(id: number, nextAt: number): void {
-    this.sql.exec("UPDATE outbox SET next_at = ?, attempts = attempts + 1 WHERE id = ?", nextAt, id);
-  }
-
-  /** Confirms every `sync` item up to `seq`: D1 now holds that snapshot or a newer one. */
-  confirmSync(seq: number): void {
-    if (!this.table(false)) return;
-    this.sql.exec("DELETE FROM outbox WHERE kind = 'sync' AND json_extract(payload, '$.seq') <= ?", seq);
-  }
-
   failed(id: number, now: number, error: string): number {
     const row = this.sql
       .exec<{ attempts: number }>("UPDATE outbox SET attempts = attempts + 1 WHERE id = ? RETURNING attempts", id)
@@ -96,7 +81,7 @@ export class Outbox {
 
   /** Epoch ms of the earliest pending item, or null when nothing is pending. */
   nextAt(): number | null {
-    if (!this.table(false)) return null;
+    if (!this.exists()) return null;
     const row = this.sql.exec<{ t: number | null }>("SELECT MIN(next_at) AS t FROM outbox").one();
     return row.t;
   }

@@ -88,7 +88,6 @@ export const runs = sqliteTable(
     index("runs_tenant_created_idx").on(t.tenant, t.createdAt, t.runId),
     index("runs_tenant_rerun_of_idx").on(t.tenant, t.rerunOf, t.createdAt),
     index("runs_tenant_status_created_idx").on(t.tenant, t.status, t.createdAt, t.runId),
-    index("runs_tenant_completed_idx").on(t.tenant, t.completedAt),
   ],
 );
 
@@ -113,7 +112,6 @@ export const runSteps = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.runId, t.stepNumber] }),
     index("run_steps_tenant_tool_created_idx").on(t.tenant, t.toolName, t.createdAt, t.runId),
-    index("run_steps_tenant_completed_idx").on(t.tenant, t.completedAt),
   ],
 );
 

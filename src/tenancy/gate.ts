@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { RunSummary } from "../contracts/history";
 import type { Approval } from "../contracts/waiting";
 import type { Env } from "../env";
+import { countedSql, countedStub, counting } from "../observability/cost";
 
 export interface Admission {
   allowed: boolean;
@@ -60,8 +61,11 @@ export class TenantGate extends DurableObject<Env> {
   private readonly windows = new Map<string, { start: number; count: number }>();
   private ready = false;
 
-  private get sql(): SqlStorage {
-    return this.ctx.storage.sql;
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = counting(env) ? countedSql(ctx.storage.sql) : ctx.storage.sql;
   }
 
   /** Whether the tables exist (a read), creating them only when `create` (before a write). */
@@ -88,16 +92,26 @@ export class TenantGate extends DurableObject<Env> {
     return true;
   }
 
-  /** Counts one request of `keyId` against `limit` per `windowMs`. */
-  async admit(keyId: string, limit: number, windowMs: number): Promise<Admission> {
+  /**
+   * Counts requests of `keyId` against `limit` per `windowMs`: grants up to `want` of them (a
+   * consumer isolate leases a slice of the window and spends it locally), `granted: 0` when the
+   * window is spent.
+   */
+  async admit(keyId: string, limit: number, windowMs: number, want = 1): Promise<Admission & { granted: number }> {
     const now = Date.now();
     const start = now - (now % windowMs);
     const w = this.windows.get(keyId);
     const current = w && w.start === start ? w : { start, count: 0 };
-    const allowed = current.count < limit;
-    if (allowed) current.count++;
+    const granted = Math.max(0, Math.min(want, limit - current.count));
+    current.count += granted;
     this.windows.set(keyId, current);
-    return { allowed, limit, remaining: Math.max(0, limit - current.count), resetMs: start + windowMs - now };
+    return {
+      allowed: granted > 0,
+      granted,
+      limit,
+      remaining: Math.max(0, limit - current.count),
+      resetMs: start + windowMs - now,
+    };
   }
 
   private count(place: RunPlace): number {
@@ -281,7 +295,7 @@ export class TenantGate extends DurableObject<Env> {
 
 export interface GateApi {
   ping(): Promise<true>;
-  admit(keyId: string, limit: number, windowMs: number): Promise<Admission>;
+  admit(keyId: string, limit: number, windowMs: number, want?: number): Promise<Admission & { granted: number }>;
   open(
     runId: string,
     view: GateView,
@@ -295,5 +309,6 @@ export interface GateApi {
 }
 
 export function gateStub(env: Env, tenant: string): GateApi {
-  return env.GATES.get(env.GATES.idFromName(tenant)) as unknown as GateApi;
+  const stub = env.GATES.get(env.GATES.idFromName(tenant)) as unknown as GateApi;
+  return counting(env) ? countedStub(stub) : stub;
 }

@@ -88,6 +88,7 @@ describe("GET /api/v1/metrics", () => {
         duration_ms: { p50: 200, p95: 400, p99: 400 }, // nearest rank over 100, 200, 300, 400
       },
       steps: { total: 12, by_status: { succeeded: 10, failed: 1, skipped: 1 } },
+      compensations: { total: 0, by_status: {} },
       tools: [
         {
           tool: "calculator",

@@ -10,6 +10,7 @@ import {
   listApiKeysQuerySchema,
 } from "../../contracts/admin";
 import { ApiError } from "../../http/problem";
+import { counting, readCounters } from "../../observability/cost";
 import { database } from "../../store/db";
 import { apiKeys } from "../../store/schema";
 import { sha256Hex } from "../middleware/auth";
@@ -111,4 +112,28 @@ adminRoutes.openapi(revokeKey, async (c) => {
     .all();
   if (revoked.length === 0) throw new ApiError(404, `API key '${key_id}' not found or already revoked`);
   return c.body(null, 204);
+});
+
+const countersQuerySchema = z.object({
+  reset: z.enum(["0", "1"], { error: "reset must be 0 or 1" }).optional(),
+});
+
+const readCountersRoute = adminRoute({
+  method: "get",
+  path: "/admin/counters",
+  summary: "Benchmark only (BENCH_COUNTERS=true): billable operations counted since the last reset",
+  description:
+    "Worker invocations, Durable Object requests and SQLite rows read/written, D1 queries and rows, queue " +
+    "messages written/read/deleted/retried — counted in the isolate. `reset=1` starts them again. 404 unless the " +
+    "deployment was started with BENCH_COUNTERS=true (the benchmark does this; production never should).",
+  request: { query: countersQuerySchema },
+  responses: {
+    200: { description: "The counters", content: { "application/json": { schema: z.record(z.string(), z.number()) } } },
+    404: problem("Counting is off"),
+  },
+});
+
+adminRoutes.openapi(readCountersRoute, async (c) => {
+  if (!counting(c.env)) throw new ApiError(404, "Counting is off (BENCH_COUNTERS is not true)");
+  return c.json(readCounters(c.req.valid("query").reset === "1"), 200);
 });
