@@ -1,73 +1,9 @@
-// The `crane` command's v1.1 side, as a user types it against a real `wrangler dev`: a run that
-// waits for an approval or a signal while another terminal approves, rejects or signals it;
-// cancel with compensation; rerun.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalCrane } from "../../scripts/local-wrangler";
+import { describe, expect, it } from "vitest";
 import type { Approval, Run } from "../../src/client";
+import { type Command, cliSuite, lines } from "./cli-harness";
 
-const CLI = path.resolve(import.meta.dirname, "../../dist/cli/crane.js");
-const crane = new LocalCrane();
-const dir = mkdtempSync(path.join(tmpdir(), "crane-cli-v11-"));
-
-beforeAll(async () => {
-  crane.migrate();
-  await crane.start();
-});
-// A command left waiting by a failed test must not outlive the file.
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill();
-  crane.kill();
-});
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CRANE_")));
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...env, CRANE_URL: crane.url },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += String(d);
-  });
-  child.stderr.on("data", (d) => {
-    stderr += String(d);
-  });
-  const result = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-  return { result, output: () => stdout, errors: () => stderr };
-}
-
-const crane$ = (...args: string[]) => start(args).result;
-const lines = (text: string) => text.split("\n").filter((l) => l.length > 0);
-
-/** Waits until a running command has printed a line matching `pattern`; answers that line. */
-async function printed(cmd: ReturnType<typeof start>, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const line = lines(cmd.output()).find((l) => pattern.test(l));
-    if (line) return line;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no line matching ${pattern} in:\n${cmd.output()}\n${cmd.errors()}`);
-}
-
-function planFile(name: string, plan: unknown): string {
-  const file = path.join(dir, name);
-  writeFileSync(file, JSON.stringify(plan));
-  return file;
-}
+const { start, run, planFile, printed } = cliSuite("cli-v11");
+const crane$ = (...args: string[]) => run(args);
 
 const approvalPlan = () =>
   planFile("approval.json", {
@@ -78,7 +14,7 @@ const approvalPlan = () =>
     ],
   });
 
-const runIdOf = (cmd: ReturnType<typeof start>) => /^run (\S+)/.exec(cmd.output())?.[1] as string;
+const runIdOf = (cmd: Command) => /^run (\S+)/.exec(cmd.output())?.[1] as string;
 
 describe("a run that waits, and a second terminal that ends the wait", () => {
   it("approve: the waiting line names the commands and the callback URL; the run then completes (exit 0)", async () => {

@@ -1,58 +1,13 @@
 // The `crane` command as a user types it, against a real `wrangler dev`: the built
 // dist/cli/crane.js in a child process, its output and its exit status. (v1.1 commands: cli-v11.test.ts.)
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Output } from "../../cli/output";
-import { LocalCrane } from "../../scripts/local-wrangler";
 import type { Run, RunEvent, RunSummary, ToolDescriptor } from "../../src/client";
+import { cliSuite, lines } from "./cli-harness";
 
-const CLI = path.resolve(import.meta.dirname, "../../dist/cli/crane.js");
-const crane = new LocalCrane();
-const dir = mkdtempSync(path.join(tmpdir(), "crane-cli-"));
-
-beforeAll(async () => {
-  crane.migrate();
-  await crane.start();
-});
-// A command left waiting by a failed test must not outlive the file.
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill();
-  crane.kill();
-});
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment a user's shell would have, minus any CRANE_* of the machine running the tests. */
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CRANE_")));
-  return { ...base, CRANE_URL: crane.url, ...extra };
-}
-
-function start(args: string[], extra: Record<string, string> = {}): ChildProcess & { result: Promise<Result> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: env(extra), stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d) => {
-    stdout += String(d);
-  });
-  child.stderr?.on("data", (d) => {
-    stderr += String(d);
-  });
-  const result = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-  return Object.assign(child, { result });
-}
-
-const crane$ = (args: string[], extra: Record<string, string> = {}) => start(args, extra).result;
+const { crane, start, run: crane$, planFile } = cliSuite("cli");
 
 async function poll<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -65,14 +20,7 @@ async function poll<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 15
 }
 
 const ESC = "\u001b";
-const lines = (text: string) => text.split("\n").filter((l) => l.length > 0);
 const runIdOf = (stdout: string) => /^run (\S+)/.exec(stdout)?.[1] ?? "";
-
-function planFile(name: string, plan: unknown): string {
-  const file = path.join(dir, name);
-  writeFileSync(file, JSON.stringify(plan));
-  return file;
-}
 
 /**
  * A TCP relay to Crane that never passes the server's end of a connection on to the client:

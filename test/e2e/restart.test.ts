@@ -1,19 +1,13 @@
 import { afterAll, expect, it } from "vitest";
 import { LocalCrane } from "../../scripts/local-wrangler";
 import type { Run, RunEvent } from "../../src/contracts/run";
+import { poll as waitFor } from "../helpers/poll";
 
 const crane = new LocalCrane();
 afterAll(() => crane.kill());
 
-async function poll<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await fn();
-    if (value !== null) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}\n${crane.output.slice(-2000)}`);
-}
+const poll = <T>(what: string, fn: () => Promise<T | null>, timeoutMs = 60_000) =>
+  waitFor(what, fn, timeoutMs, () => crane.output.slice(-2000));
 
 const getRun = async (id: string) => (await (await crane.api(`/api/v1/runs/${id}`)).json()) as Run;
 
