@@ -1,9 +1,10 @@
 /**
  * 1,000 runs waiting at once: what a wait costs while nothing happens, and how fast approvals
  * complete them. Starts Crane with `wrangler dev` (limits raised with --var, defaults unchanged),
- * parks N runs on an approval step, measures the runtime's CPU time (utime + stime of the wrangler
- * and workerd processes, from /proc) and memory over a quiet window, then approves every run
- * through the API and waits until each one completed.
+ * measures the runtime's CPU time (utime + stime of the wrangler and workerd processes, from /proc)
+ * over a quiet window with no run, parks N runs on an approval step, measures the same window again
+ * (the difference is what waiting costs), then approves every run through the API and checks that
+ * each one completed.
  *
  *   node bench/waiting.ts               # 1,000 runs, a 60 s quiet window
  *   node bench/waiting.ts --runs 200 --quiet-s 20
@@ -70,7 +71,11 @@ try {
       ],
     },
   };
+  // The same quiet window before any run exists: the local runtime's own background cost.
+  await new Promise((r) => setTimeout(r, 3000));
   const idle = group(pgid);
+  await new Promise((r) => setTimeout(r, QUIET_S * 1000));
+  const idleCpuS = group(pgid).cpuS - idle.cpuS;
   const runs: string[] = [];
   const t0 = performance.now();
   await pool(
@@ -111,8 +116,11 @@ try {
     created_per_s: Number((RUNS / createS).toFixed(1)),
     inbox_first_page: inbox.length,
     quiet_window_s: QUIET_S,
+    idle_cpu_s: Number(idleCpuS.toFixed(2)),
     quiet_cpu_s: Number(quietCpuS.toFixed(2)),
     quiet_cpu_share_of_one_core: Number((quietCpuS / QUIET_S).toFixed(4)),
+    /** What the waiting runs add to the runtime's own background CPU over the window. */
+    waiting_cpu_s: Number((quietCpuS - idleCpuS).toFixed(2)),
     rss_idle_mib: Math.round(idle.rssMiB),
     rss_waiting_mib: Math.round(after.rssMiB),
     rss_after_mib: Math.round(end.rssMiB),

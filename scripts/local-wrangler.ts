@@ -1,11 +1,21 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const WRANGLER = path.join(ROOT, "node_modules/.bin/wrangler");
 const ENV = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+
+const randomPort = () => 18_000 + Math.floor(Math.random() * 2_000);
+const claimed = new Set<number>();
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 
 /**
  * A `wrangler dev` on its own port and state directory, started as `npm run dev` starts Crane
@@ -14,7 +24,9 @@ const ENV = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COL
  */
 export class LocalCrane {
   readonly persistTo = mkdtempSync(path.join(tmpdir(), "crane-local-"));
-  readonly port = 18_000 + Math.floor(Math.random() * 2_000);
+  /** Chosen at random, then moved off any port (or inspector port + 1) in use at the first start. */
+  port = randomPort();
+  private started = false;
   private child: ChildProcess | null = null;
   output = "";
 
@@ -50,6 +62,20 @@ export class LocalCrane {
 
   /** Starts wrangler dev and waits until the API answers. */
   async start(vars: Record<string, string> = {}): Promise<void> {
+    // A restart keeps its port (clients hold the URL); the first start takes a free pair, since a
+    // clash would let another instance answer this one's health check.
+    if (!this.started) {
+      while (
+        claimed.has(this.port) ||
+        claimed.has(this.port + 1) ||
+        !(await portFree(this.port)) ||
+        !(await portFree(this.port + 1))
+      )
+        this.port = randomPort();
+      claimed.add(this.port);
+      claimed.add(this.port + 1);
+      this.started = true;
+    }
     const args = [
       "dev",
       "-c",
