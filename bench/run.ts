@@ -930,7 +930,12 @@ async function scaleScenario(name: string, subject: ScaleSubject): Promise<Recor
     todos_exactly_once: todoCheck,
   };
 }
-const scaleVars = () => ({ MAX_ACTIVE_RUNS: "2000", RATE_LIMIT_REQUESTS: "1000000", LOG_LEVEL: "warn" });
+const scaleVars = () => ({
+  MAX_ACTIVE_RUNS: "2000",
+  RATE_LIMIT_REQUESTS: "1000000",
+  TENANT_STEPS_PER_CONSUMER: "1000",
+  LOG_LEVEL: "warn",
+});
 
 // ---------- targets and the table ----------
 

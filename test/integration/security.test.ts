@@ -145,6 +145,16 @@ describe("rate limits and quotas", () => {
     expect(again.status).toBe(200);
   });
 
+  it("admits a concurrent burst under the limit: requests waiting for a lease share it", async () => {
+    // 200 per minute leases 10 at a time: 60 requests at once, each leasing its own slice, would
+    // spend the window after 20 and refuse the other 40.
+    const { api_key } = await newKey("t-burst", { rate_limit: { requests: 200, window_s: 60 } });
+    const answers = await Promise.all(Array.from({ length: 60 }, () => api("/api/v1/runs", { key: api_key })));
+    expect(answers.map((r) => r.status)).toEqual(Array(60).fill(200));
+    const left = answers.map((r) => Number(r.headers.get("RateLimit")?.match(/r=(\d+)/)?.[1]));
+    expect(Math.min(...left)).toBeGreaterThanOrEqual(200 - 60 - 10); // at most one slice unspent
+  });
+
   it("caps a tenant's active runs with 429 and frees the slot when a run ends", async () => {
     const { api_key } = await newKey("t-quota", { max_active_runs: 1 });
     const slow = { prompt: "slow", plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 800 } }] } };
