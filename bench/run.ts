@@ -12,8 +12,8 @@
  * ratio to the floor measured in the same trial. Results: bench/results/<time>-<label>.json, and
  * latest.json for a complete run of this checkout's Crane.
  *
- *   npm run bench                                   # full (about 10–15 minutes on 2 cores)
- *   npm run bench -- --quick                        # about 2 minutes
+ *   npm run bench                                   # full (about 15 minutes on 2 cores)
+ *   npm run bench -- --quick                        # about 5 minutes
  *   npm run bench -- --crane-dir ../bench-base --label baseline-b8fece4
  *                                                   # Crane (and wrangler) from another checkout;
  *                                                   # the floor and Workflows from this one
@@ -23,9 +23,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { killGroup, portFree } from "../scripts/local-wrangler.ts";
 import { COST_PLANS, type CostRow, costTable, measureCost, PRICES_SOURCE } from "./cost.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -34,6 +34,12 @@ const option = (name: string) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
 };
+if (argv.includes("--help") || argv.includes("-h")) {
+  // The usage is this file's header comment.
+  const header = readFileSync(import.meta.filename, "utf8").split("*/")[0] ?? "";
+  console.log(header.replace(/^\/\*\*\n?|^ \* ?/gm, ""));
+  process.exit(0);
+}
 const QUICK = argv.includes("--quick");
 const MODE = QUICK ? "quick" : "full";
 const CRANE_DIR = path.resolve(option("--crane-dir") ?? ROOT);
@@ -344,26 +350,20 @@ class PeerWrangler implements Wrangler {
   }
 
   kill(): void {
-    if (this.child?.pid) {
-      try {
-        process.kill(-this.child.pid, "SIGKILL");
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-      }
-    }
+    killGroup(this.child);
     this.child = null;
     for (const dir of [this.dir, this.persistTo]) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const launched: { name: string; w: Wrangler }[] = [];
-const usedPorts = new Set<number>();
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+// Interrupted (Ctrl-C, a timeout): take every wrangler down with the driver.
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    for (const { w } of launched) w.kill();
+    process.exit(130);
   });
+const usedPorts = new Set<number>();
 
 /**
  * Starts a wrangler on a port (and inspector port + 1) that no other instance here and nothing

@@ -10,12 +10,23 @@ const ENV = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COL
 
 const randomPort = () => 18_000 + Math.floor(Math.random() * 2_000);
 const claimed = new Set<number>();
-const portFree = (port: number) =>
+/** Whether nothing listens on `port` of 127.0.0.1. */
+export const portFree = (port: number) =>
   new Promise<boolean>((resolve) => {
     const server = net.createServer();
     server.once("error", () => resolve(false));
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+
+/** `kill -9` of a process group started with `detached: true`: no shutdown hooks, no flushing. */
+export function killGroup(child: ChildProcess | null): void {
+  if (!child?.pid) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
 
 /**
  * A `wrangler dev` on its own port and state directory, started as `npm run dev` starts Crane
@@ -114,13 +125,7 @@ export class LocalCrane {
 
   /** `kill -9` of wrangler and workerd: no shutdown hooks, no flushing. */
   kill(): void {
-    if (this.child?.pid) {
-      try {
-        process.kill(-this.child.pid, "SIGKILL");
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-      }
-    }
+    killGroup(this.child);
     this.child = null;
   }
 

@@ -6,7 +6,7 @@ import { log, setLogLevel } from "./observability/log";
 import { database } from "./store/db";
 import { deleteExpiredKeys } from "./store/idempotency";
 
-export { ToolBreaker } from "./executor/breaker";
+export { ToolBreaker } from "./breaker/breaker";
 export { RunCoordinator } from "./run/coordinator";
 export { TenantGate } from "./tenancy/gate";
 

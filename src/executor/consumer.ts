@@ -1,4 +1,5 @@
 import { ARCHIVE_QUEUE, handleArchiveBatch } from "../archive/consumer";
+import { BreakerClient } from "../breaker/breaker";
 import { intVar } from "../config";
 import { type StepMessage, stepMessageSchema } from "../contracts/tool";
 import type { Env } from "../env";
@@ -10,7 +11,6 @@ import { defaultRegistry } from "../tools/registry";
 import { runTool } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 import { runTurn } from "./agent-turn";
-import { BreakerClient } from "./breaker";
 import { coalesce } from "./deltas";
 import { Fairness } from "./fairness";
 

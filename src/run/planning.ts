@@ -1,6 +1,6 @@
+import { BreakerClient } from "../breaker/breaker";
 import type { RunEvent } from "../contracts/run";
 import type { Env } from "../env";
-import { BreakerClient } from "../executor/breaker";
 import { tokenBudget } from "../llm/budget";
 import { llmProvider } from "../llm/config";
 import { PlanValidationError, validatePlan } from "../plan/validate";

@@ -78,7 +78,11 @@ it("the approvals inbox lists a waiting approval and approves it in place", asyn
     return finished(r) ? r : null;
   });
   expect(done.status).toBe("completed");
-  // The inbox no longer lists it.
+  // The card stays, saying what was sent, through the page's own refreshes; the inbox no longer
+  // lists it once the page is loaded again.
+  expect(await card.getByRole("status").textContent()).toBe("Decision sent: approved.");
+  await t.page.reload();
+  await t.page.locator("#approvals-title").waitFor();
   await expect.poll(() => card.count(), { timeout: 15_000 }).toBe(0);
   expectClean(t);
 });

@@ -5,9 +5,9 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { Output } from "../../cli/output";
 import type { Run, RunEvent, RunSummary, ToolDescriptor } from "../../src/client";
-import { cliSuite, lines } from "./cli-harness";
+import { CLI, cliSuite, lines, type Result } from "./cli-harness";
 
-const { crane, start, run: crane$, planFile } = cliSuite("cli");
+const { crane, env, start, run: crane$, planFile } = cliSuite("cli");
 
 async function poll<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -6,14 +6,25 @@ import { Link } from "../router";
 import { useClient } from "../session";
 import { useAsync, useInterval } from "../use-async";
 
-/** The tenant's approval inbox, oldest first, decided in place. Refreshed every few seconds. */
+const keyOf = (a: Approval) => `${a.run_id}:${a.step_number}`;
+
+/**
+ * The tenant's approval inbox, oldest first, decided in place. Refreshed every few seconds; a card
+ * decided here stays, saying what was sent, until the page is left (the inbox itself drops it at
+ * once, and a card vanishing under the pointer would leave the user guessing).
+ */
 export function ApprovalsPage() {
   const client = useClient();
   const [cursor, setCursor] = useState<string | undefined>();
   const inbox = useAsync(() => client.approvals({ limit: 50, cursor }), [client, cursor]);
-  const [decided, setDecided] = useState<Record<string, string>>({});
+  const [decided, setDecided] = useState<Record<string, { what: string; approval: Approval }>>({});
   useInterval(inbox.reload, 3000);
-  const items = inbox.data?.items ?? [];
+  const waiting = inbox.data?.items ?? [];
+  const listed = new Set(waiting.map(keyOf));
+  const items = [
+    ...waiting,
+    ...Object.values(decided).flatMap((d) => (listed.has(keyOf(d.approval)) ? [] : [d.approval])),
+  ].sort((x, y) => x.since.localeCompare(y.since));
   return (
     <section aria-labelledby="approvals-title">
       <h1 id="approvals-title">Approvals</h1>
@@ -22,14 +33,14 @@ export function ApprovalsPage() {
       {inbox.data && items.length === 0 ? <p className="empty">Nothing waits for approval.</p> : null}
       <ul className="cards">
         {items.map((a) => {
-          const key = `${a.run_id}:${a.step_number}`;
+          const key = keyOf(a);
           return (
             <ApprovalCard
               key={key}
               approval={a}
-              decided={decided[key]}
+              decided={decided[key]?.what}
               onDecided={(what) => {
-                setDecided((d) => ({ ...d, [key]: what }));
+                setDecided((d) => ({ ...d, [key]: { what, approval: a } }));
                 inbox.reload();
               }}
             />

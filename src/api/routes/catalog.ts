@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { breakerConfig, breakerStub, viewOf } from "../../breaker/breaker";
 import { healthSchema, toolDescriptorSchema } from "../../contracts/tool";
-import { breakerConfig, breakerStub, viewOf } from "../../executor/breaker";
 import { checkHealth } from "../../observability/health";
 import { defaultRegistry, describeTool } from "../../tools/registry";
 import { principalOf } from "../middleware/auth";

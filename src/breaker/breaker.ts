@@ -10,7 +10,7 @@ import {
   closedBreaker,
   DEFAULT_BREAKER,
   recordOutcome,
-} from "./breaker-state";
+} from "./state";
 
 export function breakerConfig(env: Env): BreakerConfig {
   return {
