@@ -106,10 +106,15 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 });
 const out = new Output(process.stdout, process.stderr, process.env);
 const interrupt = new AbortController();
+/** How long after Ctrl-C a command may take to wind down before the process leaves anyway. */
+const INTERRUPT_GRACE_MS = 1000;
 process.on("SIGINT", () => {
   // A second Ctrl-C leaves at once.
   if (interrupt.signal.aborted) process.exit(INTERRUPTED);
   interrupt.abort();
+  // A command following a run stops following, says where the run is and exits 130 itself;
+  // any other command (a listing, a request under way) is simply left.
+  setTimeout(() => process.exit(INTERRUPTED), INTERRUPT_GRACE_MS);
 });
 let code: number;
 try {

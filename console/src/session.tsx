@@ -10,11 +10,6 @@ interface Session {
   signOut: () => void;
 }
 
-interface SignedIn {
-  client: CraneClient;
-  apiKey: string;
-}
-
 const SessionContext = createContext<Session | null>(null);
 
 export function useClient(): CraneClient {
@@ -29,49 +24,65 @@ export function useSession(): Session {
   return session;
 }
 
-/** Asks the API whether a key works (any authenticated read will do). */
-async function check(apiKey: string): Promise<SignedIn> {
-  const client = new CraneClient({ baseUrl: location.origin, apiKey });
-  await client.listRuns({ limit: 1 });
-  return { client, apiKey };
+/**
+ * A client for `apiKey` whose first 401 (a key revoked or never valid) calls `onRefused` with the
+ * API's detail, and which keeps a key once the API has accepted it.
+ */
+function guardedClient(apiKey: string, onRefused: (detail: string) => void): CraneClient {
+  let kept = sessionStorage.getItem(KEY) === apiKey;
+  return new CraneClient({
+    baseUrl: location.origin,
+    apiKey,
+    fetch: async (input, init) => {
+      const res = await fetch(input, init);
+      if (res.status === 401) {
+        const detail = await res
+          .clone()
+          .json()
+          .then((p: { detail?: string }) => p.detail ?? "The API key was refused")
+          .catch(() => "The API key was refused");
+        sessionStorage.removeItem(KEY);
+        kept = false;
+        onRefused(detail);
+      } else if (res.ok && !kept) {
+        sessionStorage.setItem(KEY, apiKey);
+        kept = true;
+      }
+      return res;
+    },
+  });
 }
 
 /**
  * Signs in with the key kept in session storage, or else the development key (which only a
  * development Worker accepts), at once and without a round trip of its own: the page's first
- * requests prove the key. The first 401 brings up the sign-in form (with the API's detail when a
- * stored key was refused).
+ * requests prove the key. A 401 — then or later, for a key typed in the form too — brings up the
+ * sign-in form, with the API's detail unless it was the development key being tried.
  */
 export function SessionGate({ children }: { children: ReactNode }) {
   const [refused, setRefused] = useState<{ error: unknown } | null>(null);
-  const [client, setClient] = useState<CraneClient | null>(() => {
-    const apiKey = sessionStorage.getItem(KEY) ?? DEV_API_KEY;
-    const stored = sessionStorage.getItem(KEY) !== null;
-    return new CraneClient({
-      baseUrl: location.origin,
-      apiKey,
-      fetch: async (input, init) => {
-        const res = await fetch(input, init);
-        if (res.status === 401) {
-          const detail = await res
-            .clone()
-            .json()
-            .then((p: { detail?: string }) => p.detail ?? "The API key was refused")
-            .catch(() => "The API key was refused");
-          sessionStorage.removeItem(KEY);
-          // A refused development key is the normal case in production: just ask.
-          setRefused({ error: stored ? new Error(detail) : null });
-          setClient(null);
-        } else if (res.ok && !stored) sessionStorage.setItem(KEY, apiKey);
-        return res;
-      },
-    });
-  });
-  const signIn = useCallback(({ client, apiKey }: SignedIn) => {
-    sessionStorage.setItem(KEY, apiKey);
-    setRefused(null);
-    setClient(client);
+  const connect = useCallback((apiKey: string, quietRefusal: boolean) => {
+    const onRefused = (detail: string) => {
+      // A refused development key is the normal case in production: just ask.
+      setRefused({ error: quietRefusal ? null : new Error(detail) });
+      setClient(null);
+    };
+    return guardedClient(apiKey, onRefused);
   }, []);
+  const [client, setClient] = useState<CraneClient | null>(() => {
+    const stored = sessionStorage.getItem(KEY);
+    return connect(stored ?? DEV_API_KEY, stored === null);
+  });
+  const signIn = useCallback(
+    async (apiKey: string) => {
+      const candidate = connect(apiKey, false);
+      // Any authenticated read proves the key (and keeps it).
+      await candidate.listRuns({ limit: 1 });
+      setRefused(null);
+      setClient(candidate);
+    },
+    [connect],
+  );
 
   if (client) {
     const signOut = () => {
@@ -86,7 +97,7 @@ export function SessionGate({ children }: { children: ReactNode }) {
       error={refused?.error ?? null}
       onSubmit={async (key) => {
         try {
-          signIn(await check(key));
+          await signIn(key);
         } catch (err) {
           setRefused({ error: err });
         }

@@ -10,6 +10,8 @@ import { faultInjector } from "../faults";
 import { problemResponse } from "../http/problem";
 import { count, countedEnv, countedSql, counting } from "../observability/cost";
 import { log, setLogLevel } from "../observability/log";
+import { database } from "../store/db";
+import { archivedUpTo } from "../store/runs-query";
 import { gateStub } from "../tenancy/gate";
 import { maxWaitingRuns } from "../tenancy/quotas";
 import { defaultRegistry } from "../tools/registry";
@@ -21,7 +23,7 @@ import { DEFAULT_GRACE, type DecideContext, type Grace } from "./context";
 import { onCancel } from "./decide";
 import { EventLog } from "./event-log";
 import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
-import { gateChanged, gateView } from "./gate-view";
+import { gateKey, gateView } from "./gate-view";
 import { broadcast, broadcastDelta, MAX_WATCHERS_PER_RUN, openStream } from "./live";
 import { logEvents } from "./log-events";
 import { Outbox, type OutboxItem } from "./outbox";
@@ -323,9 +325,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const work = structuredClone(before);
     const events = transition(work, this.decideContext(now), first);
     if (events.length === 0) return;
-    const previous = gateView(before, toRun(before));
-    const next = gateView(work, toRun(work));
-    this.persist(work, events, now, gateChanged(previous, next) ? next : null);
+    const gate = gateKey(before) === gateKey(work) ? null : gateView(work, toRun(work));
+    this.persist(work, events, now, gate);
     await this.afterCommit(events);
   }
 
@@ -434,12 +435,9 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   }
 
   /** Whether D1 holds the finished run's archive up to its last event: the condition to delete its storage. */
-  private async archived(): Promise<boolean> {
+  private archived(): Promise<boolean> {
     const s = this.state as RunState;
-    const row = await this.env.DB.prepare("SELECT seq FROM runs WHERE run_id = ? AND tenant = ? AND archived = 1")
-      .bind(s.runId, s.tenant)
-      .first<{ seq: number }>();
-    return row !== null && row.seq >= s.seq;
+    return archivedUpTo(database(this.env.DB), s.tenant, s.runId, s.seq);
   }
 
   /** Deletes the run's storage; reads of the run are then served from the D1 archive. */

@@ -24,8 +24,7 @@ export function summaryOf(run: Run): RunSummary {
 export const placeOf = (state: RunState): RunPlace =>
   isFinished(state) ? "finished" : isParked(state) ? "waiting" : "active";
 
-/** What the tenant's gate knows of a run: its place for the quotas, its listing, its open approvals. */
-export function gateView(state: RunState, run: Run): GateView {
+function approvalsOf(state: RunState): GateView["approvals"] {
   const approvals: GateView["approvals"] = [];
   for (const s of state.steps.values()) {
     if (s.phase === "waiting" && s.waiting?.kind === "approval") {
@@ -37,26 +36,25 @@ export function gateView(state: RunState, run: Run): GateView {
       });
     }
   }
+  return approvals;
+}
+
+/** What the tenant's gate knows of a run: its place for the quotas, its listing, its open approvals. */
+export function gateView(state: RunState, run: Run): GateView {
   return {
     seq: state.seq,
     place: placeOf(state),
     summary: summaryOf(run),
     tools: [...new Set(state.plan?.steps.map((s) => s.tool_name) ?? [])],
-    approvals,
+    approvals: approvalsOf(state),
   };
 }
 
 /**
- * Whether the gate must hear of a change between two views: a new place, different approvals, or
- * a summary the list shows differently (status, result, compensation). Steps that merely progress
- * cost the gate nothing.
+ * What of a run the gate must hear about when it changes: its place, its open approvals, and what
+ * the list shows differently (status, compensation). Steps that merely progress leave it alone,
+ * and it is read from the state without building the run's view (every commit compares it).
  */
-export function gateChanged(before: GateView | null, after: GateView): boolean {
-  if (!before) return true;
-  return (
-    before.place !== after.place ||
-    JSON.stringify(before.approvals) !== JSON.stringify(after.approvals) ||
-    before.summary.status !== after.summary.status ||
-    JSON.stringify(before.summary.compensation) !== JSON.stringify(after.summary.compensation)
-  );
+export function gateKey(state: RunState): string {
+  return JSON.stringify([placeOf(state), state.status, state.compensation?.status ?? null, approvalsOf(state)]);
 }

@@ -109,3 +109,13 @@ export async function archivedAmong(db: Database, tenant: string, runIds: readon
   }
   return found;
 }
+
+/** Whether D1 holds a finished run's archive up to event `seq`: the condition to delete its object's storage. */
+export async function archivedUpTo(db: Database, tenant: string, runId: string, seq: number): Promise<boolean> {
+  const row = await db
+    .select({ seq: runs.seq })
+    .from(runs)
+    .where(and(eq(runs.tenant, tenant), eq(runs.runId, runId), eq(runs.archived, true)))
+    .get();
+  return row !== undefined && row.seq >= seq;
+}

@@ -43,6 +43,19 @@ describe("a run that waits, and a second terminal that ends the wait", () => {
     expect(lines(done.stdout).at(-1)).toBe("result: 42");
   });
 
+  it("Ctrl-C stops following a waiting run (exit 130) and the run goes on", async () => {
+    const running = start(["run", "--plan", approvalPlan()]);
+    await printed(running, /waiting for approval/);
+    const id = runIdOf(running);
+    running.kill("SIGINT");
+    const stopped = await running.result;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain(`stopped following run ${id}; it goes on (crane watch ${id})`);
+    // The run still waits: approving it completes it.
+    expect((await crane$("approve", id, "1")).code).toBe(0);
+    expect((await crane$("watch", id)).code).toBe(0);
+  });
+
   it("reject: the step fails with the reason and the run with it (exit 1)", async () => {
     const running = start(["run", "--plan", approvalPlan()]);
     await printed(running, /waiting for approval/);

@@ -146,7 +146,8 @@ export function Dag({
   // The layout changes with the orientation: fit it again.
   // biome-ignore lint/correctness/useExhaustiveDependencies: refit when the layout does
   useEffect(() => {
-    requestAnimationFrame(() => flow.current?.fitView({ padding: 0.15, maxZoom: 1.2 }));
+    const frame = requestAnimationFrame(() => flow.current?.fitView({ padding: 0.15, maxZoom: 1.2 }));
+    return () => cancelAnimationFrame(frame);
   }, [positions]);
 
   return (

@@ -95,8 +95,12 @@ export function RunPage({ runId }: { runId: string }) {
   const finished = run ? FINISHED.has(run.status) : false;
   useInterval(() => setNow(Date.now()), finished ? null : 500);
 
-  const steps = run?.plan?.steps ?? [];
-  const edges = useMemo(() => planEdges(run?.plan?.steps ?? [], tools.data), [run?.plan?.steps, tools.data]);
+  // Every re-read brings a new but equal plan: keyed by its content, the graph keeps its layout
+  // (and the visitor's pan and zoom).
+  const planKey = JSON.stringify(run?.plan?.steps ?? []);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the plan's content is the key
+  const steps = useMemo(() => run?.plan?.steps ?? [], [planKey]);
+  const edges = useMemo(() => planEdges(steps, tools.data), [steps, tools.data]);
 
   // The first waiting step (or else the first failed one) is what a visitor came for.
   useEffect(() => {
@@ -194,6 +198,7 @@ export function RunPage({ runId }: { runId: string }) {
           </div>
           {step ? (
             <StepPanel
+              key={step.step_number}
               run={run}
               step={step}
               entry={entry}

@@ -51,7 +51,13 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
     cursor ? null : POLL_MS,
   );
 
-  // Runs that appeared since the page was opened are marked, not just slipped in.
+  // Runs that appeared since the page was opened are marked, not just slipped in; another filter
+  // or page is a new listing, whose first rows are not news.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the listing's identity is the trigger
+  useEffect(() => {
+    seen.current = null;
+    setFresh(new Set());
+  }, [status, tool, q, window, cursor]);
   useEffect(() => {
     const ids = page.data?.items.map((r) => r.run_id) ?? [];
     if (!page.data) return;
