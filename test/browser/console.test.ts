@@ -258,12 +258,37 @@ describe("other pages", () => {
     const t = await tab({ apiKey: "not-a-key" });
     await t.page.goto(`${crane.url}/tools`);
     await t.page.getByRole("alert").waitFor();
-    expect((await t.page.getByRole("alert").textContent())?.length).toBeGreaterThan(10);
+    expect(await t.page.getByRole("alert").textContent()).toContain("Unknown API key");
     await t.page.getByLabel("API key").fill("crane-dev-key");
     await t.page.getByRole("button", { name: "Sign in" }).click();
     await t.page.locator('[data-tool="calculator"]').waitFor();
     expect(await t.page.evaluate(() => sessionStorage.getItem("crane.apiKey"))).toBe("crane-dev-key");
     expect(t.offsite).toEqual([]);
+  });
+
+  it("a key typed at sign-in and revoked later brings the sign-in form back, with the API's detail", async () => {
+    const admin = (path: string, init: RequestInit = {}) =>
+      fetch(`${crane.url}/api/v1/admin${path}`, {
+        ...init,
+        headers: { Authorization: "Bearer crane-dev-admin", "Content-Type": "application/json" },
+      });
+    const created = await admin("/api-keys", {
+      method: "POST",
+      body: JSON.stringify({ tenant: "t-console-revoke", name: "console" }),
+    });
+    expect(created.status).toBe(201);
+    const { api_key, key_id } = (await created.json()) as { api_key: string; key_id: string };
+    const t = await tab({ apiKey: "not-a-key" });
+    await t.page.goto(`${crane.url}/tools`);
+    await t.page.getByLabel("API key").fill(api_key);
+    await t.page.getByRole("button", { name: "Sign in" }).click();
+    await t.page.locator('[data-tool="calculator"]').waitFor();
+    expect((await admin(`/api-keys/${key_id}`, { method: "DELETE" })).status).toBe(204);
+    // The next request the page makes is refused: the form comes back, and the key is forgotten.
+    await t.page.getByRole("link", { name: "Runs" }).first().click();
+    await t.page.getByLabel("API key").waitFor();
+    expect(await t.page.getByRole("alert").textContent()).toContain("Unknown API key");
+    expect(await t.page.evaluate(() => sessionStorage.getItem("crane.apiKey"))).toBeNull();
   });
 
   it("pages fit a phone-width screen and 1280×800 without sideways scrolling", async () => {

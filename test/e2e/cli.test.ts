@@ -5,19 +5,10 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { Output } from "../../cli/output";
 import type { Run, RunEvent, RunSummary, ToolDescriptor } from "../../src/client";
+import { poll } from "../helpers/poll";
 import { CLI, cliSuite, lines, type Result } from "./cli-harness";
 
 const { crane, env, start, run: crane$, planFile } = cliSuite("cli");
-
-async function poll<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await fn();
-    if (value !== null) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const ESC = "\u001b";
 const runIdOf = (stdout: string) => /^run (\S+)/.exec(stdout)?.[1] ?? "";
@@ -287,6 +278,8 @@ describe("terminal output", () => {
     expect(coloured.code).toBe(0);
     expect(coloured.stdout).toContain(`${ESC}[32msucceeded${ESC}[39m`);
     expect(coloured.stdout).toContain("result:");
+    // The status line is drawn while the run goes and erased (carriage return, clear line) before each line.
+    expect(coloured.stdout).toContain("\r\u001b[2K");
     const plain = await typed("NO_COLOR=1");
     expect(plain.code).toBe(0);
     // No colour (SGR 31–36); the status line's redrawing may still move the cursor.

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalCrane } from "../../scripts/local-wrangler";
 import { CraneClient, CraneError, type CreateRunBody, type Run, type RunEvent, type StepInput } from "../../src/client";
+import { poll } from "../helpers/poll";
 
 const crane = new LocalCrane();
 let client: CraneClient;
@@ -13,16 +14,6 @@ beforeAll(async () => {
   client = new CraneClient({ baseUrl: crane.url });
 });
 afterAll(() => crane.kill());
-
-async function poll<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await fn();
-    if (value !== null) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function rejection(promise: Promise<unknown>): Promise<CraneError> {
   try {
@@ -159,11 +150,13 @@ describe("signals and callbacks", () => {
   });
 
   it("a signal sent before its step waits is kept and consumed when it does", async () => {
+    // Step 1 (an approval) holds step 2 back until the signal is in: no race with the clock.
     const run = await client.createRun(
-      signalPlan("early", { step_number: 1, tool_name: "sleep", tool_input: { ms: 500 } }),
+      signalPlan("early", { step_number: 1, tool_name: "approval", tool_input: { message: "start?" } }),
     );
     const answer = await client.signal(run.run_id, "early", { data: { n: 5 } });
     expect(answer).toMatchObject({ delivered_to: null, buffered: true });
+    await client.approve(run.run_id, 1);
     const { run: done } = await finished(run.run_id);
     expect(done.status).toBe("completed");
     expect(done.result).toBe(10);

@@ -23,6 +23,15 @@ export function firstDelivery(match: (m: StepMessage) => boolean, fault: Message
   };
 }
 
+/** A promise to hold a consumer's report with (`holdReport`) until `release()`: no race with the clock. */
+export function held(): { until: Promise<void>; release: () => void } {
+  let release = () => {};
+  const until = new Promise<void>((r) => {
+    release = r;
+  });
+  return { until, release };
+}
+
 /** Polls `fn` until `check` passes; fails after `timeoutMs` naming what it waited for. */
 export async function eventually<T>(
   what: string,

@@ -16,6 +16,7 @@ import {
   eventsLike,
   eventually,
   firstDelivery,
+  held,
   isCompensation,
   purged,
   taskKey,
@@ -501,8 +502,11 @@ describe("compensation (saga) through the real Worker", () => {
   it("answers 409 to a cancel while compensating and to a cancel of a finished run, changing nothing", async () => {
     const [a, b] = [unique("409 a"), unique("409 b")];
     const created = await createRun(saga(a, b, { step_timeout_ms: 5000 }));
-    // Hold the first compensation's report (well within its deadline) so that the run stays compensating a while.
-    setFaultInjector(firstDelivery((m) => m.run_id === created.run_id && isCompensation(m), { delayReportMs: 1500 }));
+    // Hold the first compensation's report until the cancels were answered: the run stays compensating.
+    const hold = held();
+    setFaultInjector(
+      firstDelivery((m) => m.run_id === created.run_id && isCompensation(m), { holdReport: hold.until }),
+    );
     await eventually(
       "the compensation to start",
       () => getRun(created.run_id),
@@ -514,6 +518,7 @@ describe("compensation (saga) through the real Worker", () => {
       expect(res.headers.get("Content-Type")).toMatch(/application\/problem\+json/);
       expect(((await res.json()) as Problem).detail).toMatch(/compensating/);
     }
+    hold.release();
     const run = await waitForEnd(created.run_id);
     expect(run.status).toBe("failed");
     await expectUndone(run, [a, b], [2, 1]);
@@ -624,13 +629,19 @@ describe("compensation under crashes and duplicate delivery", () => {
   it("survives the coordinator's eviction in the middle of compensating: each compensation runs once", async () => {
     const [a, b] = [unique("evict a"), unique("evict b")];
     const created = await createRun(saga(a, b));
-    setFaultInjector(firstDelivery((m) => m.run_id === created.run_id && isCompensation(m), { delayReportMs: 400 }));
+    // The first compensation's report is held until the coordinator has been evicted.
+    const hold = held();
+    setFaultInjector(
+      firstDelivery((m) => m.run_id === created.run_id && isCompensation(m), { holdReport: hold.until }),
+    );
     await eventually(
       "a compensation to start",
       () => getEvents(created.run_id),
       (events) => events.some((e) => e.type === "compensation.step_started"),
     );
+    expect((await getRun(created.run_id)).compensation?.status).toBe("running");
     await evictDurableObject(coordinator("dev", created.run_id));
+    hold.release();
     const run = await waitForEnd(created.run_id);
     expect(run.status).toBe("failed");
     await expectUndone(run, [a, b], [2, 1]);

@@ -6,10 +6,10 @@ import type { RunSummary } from "../../src/contracts/history";
 import type { Run } from "../../src/contracts/run";
 import { api, createRun, getRun, waitForRun } from "../helpers/api";
 import { todoCount } from "../helpers/faults";
+import { coordinator, eventually } from "../helpers/recovery";
 import { apiKeyFor } from "../helpers/tenants";
 
 const UUID = "01a21900-0000-7000-8000-000000000000";
-const coordinator = (tenant: string, runId: string) => env.RUNS.get(env.RUNS.idFromName(`${tenant}:${runId}`));
 
 /** Every route that needs a key, spelt plainly, with a method and (for POST) a JSON body. */
 const KEYED_ROUTES: [string, string][] = [
@@ -292,16 +292,16 @@ describe("correctness: Idempotency-Key after retention", () => {
     const { run_id } = (await first.json()) as Run;
     await waitForRun(run_id);
     // RUN_RETENTION_MS is 3 s in the tests: wait until the coordinator deleted its storage.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const tables = await runInDurableObject(
-        coordinator("dev", run_id),
-        (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master").one().n,
-      );
-      if (tables === 0) break;
-      if (Date.now() > deadline) throw new Error("the run was not purged");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await eventually(
+      "the run's storage to be deleted",
+      () =>
+        runInDurableObject(
+          coordinator("dev", run_id),
+          (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master").one().n,
+        ),
+      (tables) => tables === 0,
+      20_000,
+    );
     const replay = await api("/api/v1/runs", { method: "POST", json: body, headers });
     expect(replay.status).toBe(201);
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");

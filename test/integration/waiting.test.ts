@@ -1,5 +1,4 @@
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setClockOffset } from "../../src/clock";
 import type { Problem } from "../../src/contracts/common";
@@ -8,6 +7,7 @@ import type { Run, RunEvent } from "../../src/contracts/run";
 import type { Approval, WaitingInfo } from "../../src/contracts/waiting";
 import { api, createRun, getEvents, getRun, waitForRun } from "../helpers/api";
 import { eventsOf, watch } from "../helpers/live";
+import { coordinator, eventually } from "../helpers/recovery";
 import { apiKeyFor } from "../helpers/tenants";
 
 const HOUR = 60 * 60 * 1000;
@@ -58,12 +58,10 @@ const sleepStep = (n: number, ms: number, deps: number[] = []): StepIn => ({
   depends_on: deps,
 });
 
-const coordinator = (runId: string, tenant = "dev") => env.RUNS.get(env.RUNS.idFromName(`${tenant}:${runId}`));
-
 /** Moves the coordinators' clock by `ms` and runs the run's alarm now (as if that time had come). */
 async function alarmAt(runId: string, offsetMs: number, tenant = "dev"): Promise<boolean> {
   setClockOffset(offsetMs);
-  return runDurableObjectAlarm(coordinator(runId, tenant));
+  return runDurableObjectAlarm(coordinator(tenant, runId));
 }
 
 async function post(path: string, json?: unknown, opts: { key?: string | null; headers?: HeadersInit } = {}) {
@@ -76,16 +74,9 @@ async function createAs(key: string, body: unknown): Promise<Run> {
   return (await res.json()) as Run;
 }
 
-/** Polls `read` until `ok` holds; fails with the last value after `timeoutMs`. */
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Polls `read` until `ok` holds (the argument order of the older helper; `eventually` underneath). */
+const until = <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> =>
+  eventually(what, read, ok, timeoutMs);
 
 const stepOf = (run: Run, n: number) => run.execution_log.find((e) => e.step_number === n);
 const outputOf = <T>(run: Run, n: number): T => (stepOf(run, n)?.output ?? {}) as T;
@@ -127,13 +118,13 @@ describe("wait: durable timers", () => {
     expect(Date.parse(w?.waiting?.until ?? "")).toBe(since + 3 * DAY);
     expect(run.waiting_for).toEqual([{ step_number: 1, ...w?.waiting }]);
 
-    await evictDurableObject(coordinator(run.run_id));
+    await evictDurableObject(coordinator("dev", run.run_id));
     expect(stepOf(await getRun(run.run_id), 1)?.status).toBe("waiting");
     // A day before its time the alarm changes nothing.
     await alarmAt(run.run_id, 2 * DAY);
     expect(stepOf(await getRun(run.run_id), 1)?.status).toBe("waiting");
 
-    await evictDurableObject(coordinator(run.run_id));
+    await evictDurableObject(coordinator("dev", run.run_id));
     expect(await alarmAt(run.run_id, 3 * DAY + 1000)).toBe(true);
     const done = await waitForRun(run.run_id);
     expect(done).toMatchObject({ status: "completed", result: 2, waiting_for: [] });
@@ -229,7 +220,7 @@ describe("approval", () => {
         calc(2, "2+2", [1]),
       ]),
     );
-    await evictDurableObject(coordinator(run.run_id));
+    await evictDurableObject(coordinator("dev", run.run_id));
     await alarmAt(run.run_id, HOUR + 1000);
     const done = await waitForRun(run.run_id);
     expect(done).toMatchObject({ status: "completed", result: 4 });
@@ -238,7 +229,7 @@ describe("approval", () => {
 
   it("an approval waits across eviction and is decided afterwards", async () => {
     const run = await createRun(plan("deploy", [approvalStep(1, "Deploy?"), calc(2, "3+3", [1])]));
-    await evictDurableObject(coordinator(run.run_id));
+    await evictDurableObject(coordinator("dev", run.run_id));
     expect(stepOf(await getRun(run.run_id), 1)?.status).toBe("waiting");
     expect((await post(`/api/v1/runs/${run.run_id}/steps/1/approve`)).status).toBe(200);
     expect(await waitForRun(run.run_id)).toMatchObject({ status: "completed", result: 6 });
@@ -345,7 +336,7 @@ describe("signal", () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ run_id: run.run_id, name: "go", delivered_to: null, buffered: true });
     expect(stepOf(await getRun(run.run_id), 2)?.status).toBe("pending");
-    await evictDurableObject(coordinator(run.run_id));
+    await evictDurableObject(coordinator("dev", run.run_id));
     expect((await post(`/api/v1/runs/${run.run_id}/steps/1/approve`)).status).toBe(200);
     const done = await waitForRun(run.run_id);
     expect(done.status).toBe("completed");
@@ -782,7 +773,7 @@ describe("live events", () => {
     const run = await createRun(plan("sleepy", [waitStep(1, { ms: 5 * DAY }), calc(2, "6*7", [1])]));
     const { session } = await watch(run.run_id, { after: 0, timeoutMs: 15_000 });
     await session.received(1 + (await getEvents(run.run_id)).length);
-    await evictDurableObject(coordinator(run.run_id));
+    await evictDurableObject(coordinator("dev", run.run_id));
     await alarmAt(run.run_id, 5 * DAY + 1000);
     expect(await session.closed).toBe(1000);
     const events = eventsOf(session.messages);
@@ -894,8 +885,8 @@ describe("cancel, retention and what a wait holds", () => {
   it("a run that waits for weeks keeps its storage: retention starts only when it ends", async () => {
     const run = await createRun(plan("long", [approvalStep(1, "later?"), calc(2, "8+1", [1])]));
     setClockOffset(30 * DAY);
-    await runDurableObjectAlarm(coordinator(run.run_id));
-    await evictDurableObject(coordinator(run.run_id));
+    await runDurableObjectAlarm(coordinator("dev", run.run_id));
+    await evictDurableObject(coordinator("dev", run.run_id));
     expect(stepOf(await getRun(run.run_id), 1)?.status).toBe("waiting");
     const res = await post(`/api/v1/runs/${run.run_id}/steps/1/approve`);
     expect(res.status).toBe(200);

@@ -414,7 +414,7 @@ describe("rules planner: waiting (timers, approvals, signals)", () => {
     "wait for approval to deploy",
   ])("%j → Could not parse prompt", (prompt) => unparseable(prompt));
 
-  it("stays linear on adversarial waiting input", () => {
+  it("refuses huge adversarial waiting phrases cleanly, and plans a long run of waits", () => {
     unparseable(`wait until ${"2027-01-04".repeat(500)}`);
     unparseable(`wait ${"9".repeat(5000)} hours`);
     unparseable(`wait for the signal ${"a".repeat(5000)}`);

@@ -1,5 +1,4 @@
 import { evictDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AgentCall } from "../../../src/contracts/agent";
 import type { Run, RunEvent } from "../../../src/contracts/run";
@@ -8,6 +7,7 @@ import { api, waitForRun } from "../../helpers/api";
 import { todoCount } from "../../helpers/faults";
 import { eventsOf, watch } from "../../helpers/live";
 import { scriptedProvider, type Turn } from "../../helpers/llm";
+import { coordinator, eventually, held } from "../../helpers/recovery";
 import { apiKeyFor } from "../../helpers/tenants";
 
 // This project points the OpenAI-compatible client at https://llm.test/v1, faked at the HTTP
@@ -172,10 +172,10 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
       key,
       json: {
         prompt: "stream",
-        // The sleep holds the run open long enough to connect a watcher before the model writes.
+        // The approval holds the run until a watcher is connected: the model writes only then.
         plan: {
           steps: [
-            { step_number: 1, tool_name: "sleep", tool_input: { ms: 300 } },
+            { step_number: 1, tool_name: "approval", tool_input: { message: "go?" } },
             { step_number: 2, tool_name: "agent", tool_input: { goal: "say it" }, depends_on: [1] },
           ],
         },
@@ -183,6 +183,9 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
     });
     const run = (await created.json()) as Run;
     const { session } = await watch(run.run_id, { headers: { Authorization: `Bearer ${key}` }, timeoutMs: 20_000 });
+    await session.received(1); // the snapshot: the watcher is in
+    const approved = await api(`/api/v1/runs/${run.run_id}/steps/1/approve`, { method: "POST", key, json: {} });
+    expect(approved.status).toBe(200);
     expect(await session.closed).toBe(1000);
     const deltas = session.messages.flatMap((m) => (m.type === "delta" ? [m] : []));
     expect(deltas.map((d) => d.text).join("")).toBe("The answer is forty-two.");
@@ -251,14 +254,13 @@ describe("agent steps survive crashes: no repeated call, no lost turn", () => {
     expect(run.status).toBe("completed");
     expect(await todoCount(text)).toBe(1);
     // The second delivery was recorded as a duplicate, not applied (it may land after the run ended).
-    const deadline = Date.now() + 5000;
-    let ignored: RunEvent[] = [];
-    while (ignored.length === 0 && Date.now() < deadline) {
-      ignored = (await eventsFor(run.run_id, key)).filter(
-        (e) => e.type === "step.ignored" && e.data?.task === "call:1",
-      );
-      if (ignored.length === 0) await new Promise((r) => setTimeout(r, 50));
-    }
+    const events = await eventually(
+      "the duplicate to be recorded",
+      () => eventsFor(run.run_id, key),
+      (es) => es.some((e) => e.type === "step.ignored" && e.data?.task === "call:1"),
+    );
+    const ignored = events.filter((e) => e.type === "step.ignored" && e.data?.task === "call:1");
+    expect(ignored).toHaveLength(1);
     expect(ignored[0]?.data).toMatchObject({ ignored: true });
   });
 
@@ -266,9 +268,18 @@ describe("agent steps survive crashes: no repeated call, no lost turn", () => {
     const key = await apiKeyFor("t-agent-evict");
     const text = `agent evict ${crypto.randomUUID()}`;
     scriptedProvider(...todoAgent(text));
-    firstDelivery((task) => task === "call:1", { delayReportMs: 300 });
+    // The call's report is held until the coordinator has been evicted: the turn is done, the
+    // call ran, and its result has not been recorded yet.
+    const hold = held();
+    firstDelivery((task) => task === "call:1", { holdReport: hold.until });
     const created = await agentRun(key, { goal: "add it" }, FAST);
-    await evictDurableObject(env.RUNS.get(env.RUNS.idFromName(`t-agent-evict:${created.run_id}`)));
+    await eventually(
+      "the call to start",
+      () => eventsFor(created.run_id, key),
+      (es) => es.some((e) => e.type === "agent.call_started"),
+    );
+    await evictDurableObject(coordinator("t-agent-evict", created.run_id));
+    hold.release();
     const run = await finished(created, key);
     expect(run.status).toBe("completed");
     expect(await todoCount(text)).toBe(1);
