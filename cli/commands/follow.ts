@@ -2,10 +2,8 @@ import type { Run, RunStatus } from "../../src/client";
 import type { Context } from "../args";
 import { RunProgress } from "../progress";
 
-/** Exit status of a command that ends with a run: 0 completed, 1 failed or cancelled. */
-export function exitFor(status: RunStatus): number {
-  return status === "completed" ? 0 : status === "failed" || status === "cancelled" ? 1 : 0;
-}
+/** Exit status of a command that ends with a run (followed to its end): 0 completed, 1 failed or cancelled. */
+const exitFor = (status: RunStatus): number => (status === "completed" ? 0 : 1);
 
 export const INTERRUPTED = 130;
 

@@ -4,7 +4,7 @@ import type { CreateRunBody, ListRunsParams, Run, RunStatus, RunSummary } from "
 import { type CommandSpec, integer, jsonArg, list, str, UsageError, type Values } from "../args";
 import { compact, duration, pretty, table, when } from "../format";
 import type { Palette } from "../output";
-import { exitFor, follow } from "./follow";
+import { follow } from "./follow";
 
 const STATUSES: RunStatus[] = ["pending", "running", "completed", "failed", "cancelled"];
 
@@ -352,7 +352,6 @@ const cancelCommand: CommandSpec = {
   },
 };
 
-export { exitFor };
 export const runCommands = [
   runCommand,
   watchCommand,

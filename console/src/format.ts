@@ -1,7 +1,3 @@
-import type { RunStatus, StepStatus } from "../../src/contracts/run";
-
-export type AnyStatus = RunStatus | StepStatus | "half_open" | "open" | "closed" | "completed" | "skipped";
-
 /** "3.2 s", "450 ms", "2 min 5 s", "1 h 4 min". */
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";

@@ -46,16 +46,18 @@ function expectClean(t: Tab) {
   expect(unexpected(t.errors)).toEqual([]);
 }
 
+/** An approval holds the run until the page is watching; then three sleeps in parallel and their sum. */
 const PARALLEL_PLAN = {
   steps: [
-    { step_number: 1, tool_name: "sleep", tool_input: { ms: 2500 } },
-    { step_number: 2, tool_name: "sleep", tool_input: { ms: 2500 } },
-    { step_number: 3, tool_name: "sleep", tool_input: { ms: 2500 } },
+    { step_number: 1, tool_name: "approval", tool_input: { message: "start the sleeps?" } },
+    { step_number: 2, tool_name: "sleep", tool_input: { ms: 2500 }, depends_on: [1] },
+    { step_number: 3, tool_name: "sleep", tool_input: { ms: 2500 }, depends_on: [1] },
+    { step_number: 4, tool_name: "sleep", tool_input: { ms: 2500 }, depends_on: [1] },
     {
-      step_number: 4,
+      step_number: 5,
       tool_name: "calculator",
       tool_input: {
-        expression: "{{steps.1.output.slept_ms}} + {{steps.2.output.slept_ms}} + {{steps.3.output.slept_ms}}",
+        expression: "{{steps.2.output.slept_ms}} + {{steps.3.output.slept_ms}} + {{steps.4.output.slept_ms}}",
       },
     },
   ],
@@ -122,30 +124,43 @@ describe("runs", () => {
     const t = await tab();
     await t.page.goto(`${crane.url}/runs/${run.run_id}`);
     const node = (n: number) => t.page.locator(`[data-testid="dag-node-${n}"]`);
-    await node(4).waitFor();
-    // Three independent steps, one joining step: edges 1→4, 2→4, 3→4 and nothing between 1, 2 and 3.
-    const edgeIds = await t.page
-      .locator(".react-flow__edge")
-      .evaluateAll((els) => els.map((e) => e.getAttribute("data-id")));
-    expect(edgeIds.sort()).toEqual(["1-4", "2-4", "3-4"]);
+    await node(5).waitFor();
+    // An approval, three independent steps after it, one joining step: edges 1→2, 1→3, 1→4,
+    // 2→5, 3→5, 4→5 and nothing between 2, 3 and 4.
+    // (xyflow draws the edges once it has measured the nodes.)
+    await expect
+      .poll(async () =>
+        (
+          await t.page.locator(".react-flow__edge").evaluateAll((els) => els.map((e) => e.getAttribute("data-id")))
+        ).sort(),
+      )
+      .toEqual(["1-2", "1-3", "1-4", "2-5", "3-5", "4-5"]);
+    await t.page.locator('[data-testid="dag-node-1"][data-status="waiting"]').waitFor({ timeout: 20_000 });
     await t.page.evaluate(() => {
       (window as unknown as { marker: number }).marker = 1;
     });
+    // The page is watching: let the sleeps go.
+    const approved = await fetch(`${crane.url}/api/v1/runs/${run.run_id}/steps/1/approve`, {
+      method: "POST",
+      headers: { Authorization: "Bearer crane-dev-key", "Content-Type": "application/json" },
+      body: "{}",
+    });
+    expect(approved.status).toBe(200);
     // The three sleeps run at the same time, as the page shows it.
     await t.page.waitForFunction(
       () =>
-        [1, 2, 3].every(
+        [2, 3, 4].every(
           (n) => document.querySelector(`[data-testid="dag-node-${n}"]`)?.getAttribute("data-status") === "running",
         ),
       undefined,
       { timeout: 20_000 },
     );
-    expect(await node(4).getAttribute("data-status")).toBe("pending");
-    expect(await node(1).textContent()).toContain("running");
-    for (const n of [1, 2, 3, 4]) {
+    expect(await node(5).getAttribute("data-status")).toBe("pending");
+    expect(await node(2).textContent()).toContain("running");
+    for (const n of [1, 2, 3, 4, 5]) {
       await t.page.locator(`[data-testid="dag-node-${n}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
     }
-    expect(await node(4).textContent()).toContain("succeeded");
+    expect(await node(5).textContent()).toContain("succeeded");
     await t.page.locator('[data-run-status="completed"]').waitFor();
     expect(await t.page.locator('[data-testid="run-result"]').textContent()).toBe("7500");
     // Live over the WebSocket, not by reloading.
@@ -153,7 +168,7 @@ describe("runs", () => {
     expect(t.sockets.some((u) => u.includes(`/api/v1/runs/${run.run_id}/live`))).toBe(true);
 
     // The selected step's panel: the resolved input and the output.
-    await t.page.locator('[data-testid="step-button-4"]').click();
+    await t.page.locator('[data-testid="step-button-5"]').click();
     await expect.poll(() => t.page.locator('[data-testid="step-input"]').textContent()).toContain("2500 + 2500 + 2500");
     expect(await t.page.locator('[data-testid="step-output"]').textContent()).toBe("7500");
     // The timeline has a running segment for each step.

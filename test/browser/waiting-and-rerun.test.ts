@@ -161,21 +161,18 @@ it("a rerun from a step, with its input edited on the page, makes a new run and 
 it("cancel and compensate from the run page undoes the succeeded step and shows the compensation", async () => {
   const text = `compensate ${crypto.randomUUID().slice(0, 8)}`;
   const run = await createRun(crane, {
-    prompt: "add a todo then sleep",
+    prompt: "add a todo then wait for a person",
     plan: {
       steps: [
         { step_number: 1, tool_name: "todo_store", tool_input: { action: "add", text } },
-        // Short: under wrangler dev the compensation waits for the cancelled sleep's queue batch to end.
-        { step_number: 2, tool_name: "sleep", tool_input: { ms: 5000 }, depends_on: [1] },
+        // Waiting, not running: the run stays as it is until the button is clicked, however slow the page.
+        { step_number: 2, tool_name: "approval", tool_input: { message: "keep it?" }, depends_on: [1] },
       ],
     },
   });
-  await until("the sleep to run", async () =>
-    (await getRun(crane, run.run_id)).execution_log[1]?.status === "running" ? 1 : null,
-  );
   const t = await tab();
   await t.page.goto(`${crane.url}/runs/${run.run_id}`);
-  await t.page.locator('[data-testid="dag-node-2"][data-status="running"]').waitFor({ timeout: 30_000 });
+  await t.page.locator('[data-testid="dag-node-2"][data-status="waiting"]').waitFor({ timeout: 30_000 });
   await t.page.getByRole("button", { name: "Cancel and compensate" }).click();
   await t.page.locator('[data-run-status="cancelled"]').waitFor({ timeout: 60_000 });
   const panel = t.page.locator("section.panel", { has: t.page.locator("#compensation-title") });
