@@ -22,6 +22,8 @@ type WaitUntil = (p: Promise<unknown>) => void;
 const RETRY_DELAY_SECONDS = 1;
 /** Default steps of one tenant in flight in one consumer isolate (TENANT_STEPS_PER_CONSUMER). */
 export const DEFAULT_TENANT_SHARE = 32;
+/** Longest a step over its tenant's share waits in the consumer for a slot before its message is re-sent. */
+export const FAIR_SHARE_WAIT_MS = 2_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -97,9 +99,10 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     ...(task ? { task } : {}),
   });
   const share = intVar(env.TENANT_STEPS_PER_CONSUMER, DEFAULT_TENANT_SHARE);
-  if (!fairness.enter(tenant, share)) {
-    // Its turn comes after a moment; a re-send, not a retry, so waiting never counts as a failed
-    // delivery. The coordinator's deadline still bounds how long the attempt may wait.
+  // Over the share: wait here for one of the tenant's own slots (briefly, behind a short line);
+  // failing that, its turn comes after a moment through the queue — a re-send, not a retry, so
+  // waiting never counts as a failed delivery. The coordinator's deadline still bounds the wait.
+  if (!(await fairness.acquire(tenant, share, FAIR_SHARE_WAIT_MS))) {
     try {
       await env.STEPS.send(
         { ...body, deferred: Math.min(1000, (body.deferred ?? 0) + 1) },

@@ -45,6 +45,8 @@ const PURGE_RETRY_AT = "purge_retry_at";
 const MAX_INLINE_SNAPSHOT_CHARS = 100_000;
 /** How long the alarm leaves a just-committed side effect to the flush that follows the commit. */
 const OUTBOX_GRACE_MS = 5_000;
+/** An alarm already set within this time serves as that safety net: no new alarm is written for it. */
+const OUTBOX_SAFETY_MS = 60_000;
 
 const secret = (): string => {
   // 24 random bytes = 192 bits, base64url: a callback token's secret part.
@@ -81,6 +83,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   private flushAgain = false;
   /** The alarm time this object last set (undefined: not known, e.g. after a restart). */
   private armed: number | null | undefined = undefined;
+  /** The alarm armed is only the outbox's safety net (see `rearm`). */
+  private armedAsNet = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, countedEnv(env));
@@ -251,7 +255,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       }
       // D1 does not hold this run (yet): sync it again and keep the storage until it does.
       const now = clockNow();
-      this.ctx.storage.transactionSync(() => {
+      this.write(() => {
         this.outbox.add("sync", { seq: (this.state as RunState).seq }, now);
         this.log.setMeta(PURGE_RETRY_AT, String(now + Math.min(PURGE_RECHECK_MS, Math.max(1000, this.retentionMs))));
       });
@@ -319,14 +323,25 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     return { ok: true, value: { run: toRun(this.state), answer: d.answer } };
   }
 
+  /**
+   * Decides and writes one command's events. The state changes in place (a copy of a long run's
+   * state for every report would cost more than the step); should the decision or the write
+   * fail, the state is folded again from the log, which holds exactly what was committed.
+   */
   private async commit(first: (s: RunState, ctx: DecideContext) => EventDraft[]): Promise<void> {
     const now = clockNow();
-    const before = this.state as RunState;
-    const work = structuredClone(before);
-    const events = transition(work, this.decideContext(now), first);
-    if (events.length === 0) return;
-    const gate = gateKey(before) === gateKey(work) ? null : gateView(work, toRun(work));
-    this.persist(work, events, now, gate);
+    const state = this.state as RunState;
+    const placeBefore = gateKey(state);
+    let events: RunEvent[];
+    try {
+      events = transition(state, this.decideContext(now), first);
+      if (events.length === 0) return;
+      const gate = placeBefore === gateKey(state) ? null : gateView(state, toRun(state));
+      this.persist(state, events, now, gate);
+    } catch (err) {
+      this.state = reduce(this.log.after(0));
+      throw err;
+    }
     await this.afterCommit(events);
   }
 
@@ -350,7 +365,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       });
     }
     const created = events.some((e) => e.type === "run.created");
-    this.ctx.storage.transactionSync(() => {
+    this.write(() => {
       this.log.append(events);
       if (messages.length > 0) this.outbox.add("enqueue", { messages }, now);
       // D1 learns of a run when it finishes (the gate lists it until then), and again whenever a
@@ -362,6 +377,20 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     this.state = work;
   }
 
+  /** One transaction of the run's storage, which also deletes the outbox rows carried out since the last. */
+  private write(body: () => void): void {
+    try {
+      this.ctx.storage.transactionSync(() => {
+        this.outbox.tidy();
+        body();
+      });
+    } catch (err) {
+      this.outbox.rolledBack();
+      throw err;
+    }
+    this.outbox.committed();
+  }
+
   /** Side effects of committed events, in an order that keeps watchers' streams gap-free. */
   private async afterCommit(events: RunEvent[]): Promise<void> {
     logEvents(this.env, this.state as RunState, events);
@@ -369,7 +398,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     broadcast(this.ctx.getWebSockets(), events, terminal);
     // The side effects are durable in the outbox already: the caller (an API request, a
     // consumer's report) need not wait for them. The alarm retries whatever fails.
-    await this.rearm(true);
+    this.ctx.waitUntil(this.rearm(true));
     this.ctx.waitUntil(this.flushOutbox().then(() => this.rearm()));
   }
 
@@ -448,26 +477,43 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     this.armed = null;
     this.state = null;
     this.tables.reset();
+    this.outbox.reset();
     log("info", "run storage deleted after retention; served from D1 from now on", { run_id: runId });
   }
 
   /**
-   * Arms the single alarm for the earliest deadline, retry, wake-up, pending side effect or purge.
-   * Right after a commit, whose outbox is being carried out this very moment, pending side
-   * effects are only a safety net: the alarm waits `OUTBOX_GRACE_MS` for them, so a healthy
-   * commit does not wake the object again. An alarm already set for the same time is left alone.
+   * Keeps the single alarm at or before the earliest deadline, retry, wake-up, pending side effect
+   * or purge. It is a storage write, so it is moved only when it must be:
+   * - An alarm already set earlier stays. Waking early costs one alarm that finds nothing due and
+   *   re-arms; moving the alarm at every step (each attempt's deadline is later than the last)
+   *   would cost a write per step.
+   * - Right after a commit, whose outbox is being carried out this very moment, pending side
+   *   effects only need a safety net in case the object dies before they are sent: an alarm
+   *   within `OUTBOX_SAFETY_MS` will do, else one is set `OUTBOX_GRACE_MS` ahead — and moved to
+   *   the real next wake-up once the side effects went out, so a healthy commit does not wake
+   *   the object again.
    */
-  private async rearm(flushing = false): Promise<void> {
+  private rearm(flushing = false): Promise<void> {
+    const now = clockNow();
     const pending = this.outbox.nextAt();
-    const outbox = pending === null ? null : flushing ? Math.max(pending, clockNow() + OUTBOX_GRACE_MS) : pending;
-    const times = [this.state ? nextWake(this.state) : null, outbox, this.purgeAt()].filter(
+    const wake = [this.state ? nextWake(this.state) : null, this.purgeAt(), flushing ? null : pending].filter(
       (t): t is number => t !== null,
     );
-    const at = times.length === 0 ? null : Math.min(...times);
-    if (at === this.armed) return;
-    if (counting(this.env)) count("do_rows_written");
-    if (at === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(at);
+    const exact = wake.length === 0 ? null : Math.min(...wake);
+    const safetyNet = flushing && pending !== null;
+    const armed = this.armed;
+    if (typeof armed === "number") {
+      const needBy = safetyNet ? Math.min(exact ?? Infinity, now + OUTBOX_SAFETY_MS) : exact;
+      const obsoleteNet = this.armedAsNet && !safetyNet && pending === null;
+      if (needBy !== null && armed <= needBy && !obsoleteNet) return Promise.resolve();
+    }
+    const at = safetyNet ? Math.min(exact ?? Infinity, Math.max(pending ?? now, now + OUTBOX_GRACE_MS)) : exact;
+    if (at === armed) return Promise.resolve();
     this.armed = at;
+    this.armedAsNet = safetyNet && at !== exact;
+    if (counting(this.env)) count("do_rows_written");
+    // Not awaited by callers on a request's path: the write is ordered before any message the
+    // object sends after it (the output gate), which is all a safety net needs.
+    return at === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at);
   }
 }

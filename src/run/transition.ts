@@ -11,7 +11,8 @@ const MAX_ADVANCE_ROUNDS = 1000;
 /**
  * One command's worth of change: folds `first`'s events into `state` (in place), then
  * `advance` until the run settles, numbering and timestamping every event. Pure apart from
- * mutating `state`, so the coordinator runs it on a copy and swaps it in after the write.
+ * mutating `state` (only through `apply`, as the log's fold does): the coordinator folds the log
+ * again should the write of these events fail.
  */
 export function transition(
   state: RunState,

@@ -1,4 +1,4 @@
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Run, RunEvent } from "../../src/contracts/run";
@@ -7,6 +7,7 @@ import { type FaultInjector, type MessageFault, setFaultInjector } from "../../s
 import { api, createRun, getEvents, waitForRun } from "../helpers/api";
 import { messageKey, terminalEventsPerStep, todoCount } from "../helpers/faults";
 import { eventsOf, watch } from "../helpers/live";
+import { coordinator } from "../helpers/recovery";
 
 afterEach(() => setFaultInjector(null));
 
@@ -144,6 +145,29 @@ describe("fault injection through the real queue and coordinator", () => {
     expect(failures).toBeLessThan(0);
     // The send was retried, not the attempts: every step ran once.
     expect(run.execution_log.map((e) => e.attempts)).toEqual([1, 1, 1]);
+  });
+
+  it("deletes a side effect's outbox row with the run's next write: the outbox holds only the last commit's", async () => {
+    const steps = [1, 2, 3, 4, 5, 6].map((n) => ({
+      step_number: n,
+      tool_name: "sleep",
+      tool_input: { ms: 1 },
+      ...(n > 1 ? { depends_on: [n - 1] } : {}),
+    }));
+    const created = await createRun({ prompt: "a chain through the queue", plan: { steps } });
+    const run = await waitForRun(created.run_id);
+    expect(run.status).toBe("completed");
+    // Twelve commits each left side effects (six sends, the gate's updates, the archive sync);
+    // every one went out, and only the rows of the commit that finished the run are still there.
+    const rows = await runInDurableObject(coordinator("dev", created.run_id), (_, state) =>
+      state.storage.sql
+        .exec<{ kind: string }>("SELECT kind FROM outbox")
+        .toArray()
+        .map((r) => r.kind),
+    );
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.filter((k) => k === "enqueue")).toEqual([]);
+    expect(rows.length).toBeLessThanOrEqual(2);
   });
 
   it("ignores a result that arrives after the run was cancelled, and tells watchers", async () => {

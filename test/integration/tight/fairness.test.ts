@@ -23,6 +23,8 @@ function maxConcurrent(events: RunEvent[]): number {
   return most;
 }
 
+// Six slow steps arrive together: two run, two wait in the consumer for a slot of their tenant
+// (the line is as long as the share), two go back through the queue to wait their turn.
 it("bounds a tenant's steps in flight in a consumer: the rest wait their turn, none fails for it", {
   timeout: 60_000,
 }, async () => {
