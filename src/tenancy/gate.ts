@@ -114,8 +114,17 @@ export class TenantGate extends DurableObject<Env> {
     };
   }
 
+  /** Runs per place, counted once per instance and then kept by `write` (this object is the only writer). */
+  private counts: Map<string, number> | null = null;
+
   private count(place: RunPlace): number {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM runs WHERE place = ?", place).one().n;
+    this.counts ??= new Map(
+      this.sql
+        .exec<{ place: string; n: number }>("SELECT place, COUNT(*) AS n FROM runs GROUP BY place")
+        .toArray()
+        .map((r) => [r.place, r.n]),
+    );
+    return this.counts.get(place) ?? 0;
   }
 
   /**
@@ -137,11 +146,12 @@ export class TenantGate extends DurableObject<Env> {
     let place = view.place;
     if (place === "waiting" && this.count("waiting") >= limits.maxWaiting) place = "active";
     if (place === "active" && active >= limits.maxActive) return { allowed: false, active };
-    this.write(runId, { ...view, place });
+    this.write(runId, { ...view, place }, null);
     return { allowed: true, active: active + (place === "active" ? 1 : 0) };
   }
 
-  private write(runId: string, view: GateView): void {
+  private write(runId: string, view: GateView, before: string | null): void {
+    this.count(view.place); // the counts are read before the write they follow
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
         `INSERT INTO runs (run_id, created_at, place, seq, summary, tools, rerun_of, finished_at)
@@ -170,6 +180,9 @@ export class TenantGate extends DurableObject<Env> {
         );
       }
     });
+    const counts = this.counts as Map<string, number>;
+    if (before !== null) counts.set(before, (counts.get(before) ?? 1) - 1);
+    counts.set(view.place, (counts.get(view.place) ?? 0) + 1);
   }
 
   /**
@@ -185,7 +198,7 @@ export class TenantGate extends DurableObject<Env> {
     if (row && row.seq >= view.seq) return;
     let place = view.place;
     if (place === "waiting" && row?.place !== "waiting" && this.count("waiting") >= maxWaiting) place = "active";
-    this.write(runId, { ...view, place });
+    this.write(runId, { ...view, place }, row?.place ?? null);
   }
 
   /** The archive wrote these runs to D1 (at these log positions): D1 lists them from now on. */
@@ -199,7 +212,9 @@ export class TenantGate extends DurableObject<Env> {
         r.seq,
       );
     }
-    this.sql.exec("DELETE FROM runs WHERE archived = 1 AND finished_at < ?", now - KEEP_ARCHIVED_MS);
+    const gone = this.sql.exec("DELETE FROM runs WHERE archived = 1 AND finished_at < ?", now - KEEP_ARCHIVED_MS);
+    const finished = this.counts?.get("finished");
+    if (finished !== undefined) this.counts?.set("finished", Math.max(0, finished - gone.rowsWritten));
   }
 
   /**
