@@ -49,6 +49,18 @@ export const stepMessageSchema = z.object({
     .string()
     .regex(/^(compensate|turn:\d{1,4}|call:\d{1,4})$/)
     .optional(),
+  /**
+   * A pure tool's attempt, granted at dispatch with its resolved input: the consumer runs it
+   * without asking and reports it once (`ranAttempt`). Absent: the consumer asks (`startAttempt`).
+   */
+  grant: z
+    .object({
+      tool_name: z.string().min(1).max(64),
+      input: jsonObjectSchema,
+      timeout_ms: z.number().int().min(1),
+      idempotency_key: z.string().min(1).max(256),
+    })
+    .optional(),
   /** How often the consumer put this message back for fairness (not a delivery failure). */
   deferred: z.number().int().min(0).max(1000).optional(),
 });

@@ -124,7 +124,9 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     if (fault.duplicate) await env.STEPS.send(body, { contentType: "json" });
     if (fault.throwBeforeStart) throw new Error("injected fault: consumer crashed on arrival");
     const stub = runStub(env, tenant, run_id);
-    const grant = await stub.startAttempt(step_number, attempt, task);
+    // A pure tool's attempt comes granted (running a stale one changes nothing): no need to ask.
+    const given: AttemptGrant | null = body.grant ? { ...body.grant, trace_id: trace_id ?? null } : null;
+    const grant = given ?? (await stub.startAttempt(step_number, attempt, task));
     if (!grant) {
       log.info("attempt not granted (stale, duplicate or cancelled)");
       message.ack();
@@ -138,7 +140,8 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
     if (fault.delayReportMs) await sleep(fault.delayReportMs);
     if (fault.holdReport) await fault.holdReport;
-    await stub.finishAttempt(step_number, attempt, outcome, task);
+    if (given) await stub.ranAttempt(step_number, attempt, outcome);
+    else await stub.finishAttempt(step_number, attempt, outcome, task);
     const duration_ms = Date.now() - started;
     if (outcome.ok) log.debug("step attempt succeeded", { tool: grant.tool_name, duration_ms });
     else log.warn("step attempt failed", { tool: grant.tool_name, duration_ms, error: outcome.error });

@@ -47,6 +47,8 @@ export interface RunApi {
   events(after: number, limit: number): Promise<RunEvent[] | null>;
   startAttempt(stepNumber: number, attempt: number, task?: string): Promise<AttemptGrant | null>;
   finishAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome, task?: string): Promise<void>;
+  /** An attempt granted in its message ran: starts and finishes it in one commit. */
+  ranAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome): Promise<void>;
   deadLetter(stepNumber: number, attempt: number, reason: string, task?: string): Promise<void>;
   /** Text a model is writing for an attempt, passed on to live watchers (not stored). */
   delta(stepNumber: number, attempt: number, task: string | undefined, text: string): Promise<void>;

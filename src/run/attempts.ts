@@ -151,6 +151,36 @@ export function onStart(
   };
 }
 
+/** Largest input a queue message carries with its grant (JSON characters); larger ones are asked for. */
+export const MAX_MESSAGE_GRANT_CHARS = 32 * 1024;
+
+/**
+ * The grant a dispatched step's queue message may carry: for a pure tool (one the registry can
+ * run inline: no effect outside its output), the consumer need not ask whether the attempt may
+ * run — running a stale or duplicate attempt of it changes nothing — so the message brings the
+ * resolved input and the report starts and ends the attempt in one commit (`onRan`). Null for
+ * any other task, or when the input does not resolve or is too large: the consumer asks.
+ */
+export function messageGrant(state: RunState, ref: TaskRef, ctx: DecideContext): AttemptGrant | null {
+  if (ref.kind !== "step") return null;
+  const task = findTask(state, ref);
+  if (!task || task.phase !== "queued" || ctx.registry.get(task.tool)?.executeInline === undefined) return null;
+  let input: Record<string, Json>;
+  try {
+    input = resolveReferences(task.template, stepOutputs(state)) as Record<string, Json>;
+  } catch {
+    return null;
+  }
+  if (JSON.stringify(input).length > MAX_MESSAGE_GRANT_CHARS) return null;
+  return {
+    tool_name: task.tool,
+    input,
+    timeout_ms: policy(state, task, ctx).timeoutMs,
+    idempotency_key: idempotencyKey(state.runId, ref),
+    trace_id: state.traceId,
+  };
+}
+
 /** What a success is recorded with: the output, or for a model turn the model's answer itself. */
 function successData(ref: TaskRef, output: Json): Record<string, Json> {
   if (ref.kind !== "turn") return { ...indexData(ref), output };

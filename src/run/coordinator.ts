@@ -18,7 +18,7 @@ import { defaultRegistry } from "../tools/registry";
 import { runInline } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 import type { CreateRunCommand, Refusal, Result, RunApi } from "./api";
-import { nextWake, onDeadLetter, onResult, onStart, onTimeouts } from "./attempts";
+import { findTask, messageGrant, nextWake, onDeadLetter, onResult, onStart, onTimeouts } from "./attempts";
 import { DEFAULT_GRACE, type DecideContext, type Grace } from "./context";
 import { onCancel } from "./decide";
 import { EventLog } from "./event-log";
@@ -172,6 +172,25 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const ref = parseTask(stepNumber, task);
     if (!this.state || !ref) return;
     await this.commit((s, ctx) => onResult(s, ref, attempt, outcome, ctx));
+  }
+
+  /**
+   * A consumer reports an attempt it ran on the grant its message carried (a pure tool's step):
+   * the start and the outcome are decided and written together. A stale or duplicate one is
+   * recorded as ignored, like a start that is refused.
+   */
+  async ranAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome): Promise<void> {
+    const ref = parseTask(stepNumber, undefined);
+    if (!this.state || !ref) return;
+    let started = false;
+    await this.commit(
+      (s, ctx) => {
+        const decision = onStart(s, ref, attempt, ctx);
+        started = decision.grant !== null;
+        return decision.drafts;
+      },
+      (s, ctx) => (started ? onResult(s, ref, attempt, outcome, ctx) : []),
+    );
   }
 
   /** The dead-letter consumer reports a message the queue gave up on. */
@@ -328,13 +347,16 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
    * state for every report would cost more than the step); should the decision or the write
    * fail, the state is folded again from the log, which holds exactly what was committed.
    */
-  private async commit(first: (s: RunState, ctx: DecideContext) => EventDraft[]): Promise<void> {
+  private async commit(
+    first: (s: RunState, ctx: DecideContext) => EventDraft[],
+    then?: (s: RunState, ctx: DecideContext) => EventDraft[],
+  ): Promise<void> {
     const now = clockNow();
     const state = this.state as RunState;
     const placeBefore = gateKey(state);
     let events: RunEvent[];
     try {
-      events = transition(state, this.decideContext(now), first);
+      events = transition(state, this.decideContext(now), first, then);
       if (events.length === 0) return;
       const gate = placeBefore === gateKey(state) ? null : gateView(state, toRun(state));
       this.persist(state, events, now, gate);
@@ -351,10 +373,13 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
    */
   private persist(work: RunState, events: RunEvent[], now: number, gate: ReturnType<typeof gateView> | null): void {
     const messages: StepMessage[] = [];
+    const ctx = this.decideContext(now);
     for (const e of events) {
       const moved = transitionOf(e);
       if (moved?.transition !== "dispatched" || e.data?.inline === true) continue;
       const task = taskName(moved.ref);
+      // Only the attempt still queued once every event is applied: not one this commit superseded.
+      const grant = messageGrant(work, moved.ref, ctx);
       messages.push({
         run_id: work.runId,
         tenant: work.tenant,
@@ -362,6 +387,16 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         attempt: e.attempt as number,
         ...(work.traceId ? { trace_id: work.traceId } : {}),
         ...(task ? { task } : {}),
+        ...(grant && findTask(work, moved.ref)?.attempt === e.attempt
+          ? {
+              grant: {
+                tool_name: grant.tool_name,
+                input: grant.input,
+                timeout_ms: grant.timeout_ms,
+                idempotency_key: grant.idempotency_key,
+              },
+            }
+          : {}),
       });
     }
     const created = events.some((e) => e.type === "run.created");

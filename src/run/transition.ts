@@ -9,7 +9,8 @@ import { transitionOf } from "./tasks";
 const MAX_ADVANCE_ROUNDS = 1000;
 
 /**
- * One command's worth of change: folds `first`'s events into `state` (in place), then
+ * One command's worth of change: folds `first`'s events (and `then`'s, decided after them) into
+ * `state` (in place), then
  * `advance` until the run settles, numbering and timestamping every event. Pure apart from
  * mutating `state` (only through `apply`, as the log's fold does): the coordinator folds the log
  * again should the write of these events fail.
@@ -18,6 +19,7 @@ export function transition(
   state: RunState,
   ctx: DecideContext,
   first: (s: RunState, ctx: DecideContext) => EventDraft[],
+  then?: (s: RunState, ctx: DecideContext) => EventDraft[],
 ): RunEvent[] {
   const at = new Date(ctx.now).toISOString();
   const events: RunEvent[] = [];
@@ -44,6 +46,8 @@ export function transition(
   // but before a late alarm cannot beat it.
   settle();
   runInline(push(first(state, ctx)), state, ctx, push);
+  // A second command decided on what the first one made (an attempt started, then its result).
+  if (then) runInline(push(then(state, ctx)), state, ctx, push);
   settle();
   return events;
 }

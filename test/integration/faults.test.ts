@@ -7,7 +7,7 @@ import { type FaultInjector, type MessageFault, setFaultInjector } from "../../s
 import { api, createRun, getEvents, waitForRun } from "../helpers/api";
 import { messageKey, terminalEventsPerStep, todoCount } from "../helpers/faults";
 import { eventsOf, watch } from "../helpers/live";
-import { coordinator } from "../helpers/recovery";
+import { coordinator, eventually } from "../helpers/recovery";
 
 afterEach(() => setFaultInjector(null));
 
@@ -169,6 +169,40 @@ describe("fault injection through the real queue and coordinator", () => {
     expect(rows.filter((k) => k === "enqueue")).toEqual([]);
     expect(rows.length).toBeLessThanOrEqual(2);
   });
+
+  // Pure steps reach the queue only when the project sends every step there.
+  it.runIf(env.INLINE_PURE_TOOLS === "false")(
+    "runs a pure step on the grant its message carries: started and finished in one commit, a duplicate ignored",
+    async () => {
+      // Each delivery's report waits a little: were the start a commit of its own, it would be
+      // recorded before the wait and the result after it.
+      setFaultInjector({
+        onMessage: (m) => (m.step_number === 1 ? { delayReportMs: 80, duplicate: true } : undefined),
+      });
+      const created = await createRun({
+        prompt: "a pure step through the queue",
+        plan: { steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression: "6*7" } }] },
+      });
+      const run = await waitForRun(created.run_id);
+      expect(run.status).toBe("completed");
+      expect(run.result).toBe(42);
+      const events = (await getEvents(created.run_id)).filter((e) => e.step_number === 1);
+      const started = events.filter((e) => e.type === "step.started");
+      const succeeded = events.filter((e) => e.type === "step.succeeded");
+      expect([started.length, succeeded.length]).toEqual([1, 1]);
+      const [s, done] = [started[0] as RunEvent, succeeded[0] as RunEvent];
+      expect(done.seq).toBe(s.seq + 1);
+      expect(done.at).toBe(s.at);
+      expect(s.data?.input).toEqual({ expression: "6*7" });
+      // The duplicate ran too (it changes nothing) and its report was recorded as ignored.
+      const ignored = await eventually(
+        "the duplicate's report",
+        async () => (await getEvents(created.run_id)).filter((e) => e.type === "step.ignored"),
+        (found) => found.length > 0,
+      );
+      expect(ignored.map((e) => e.data?.reason)).toEqual(["run completed"]);
+    },
+  );
 
   it("ignores a result that arrives after the run was cancelled, and tells watchers", async () => {
     // Step 2's report is held until the run has been cancelled: no race with the clock.

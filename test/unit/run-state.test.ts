@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Plan } from "../../src/contracts/plan";
-import { nextWake } from "../../src/run/attempts";
+import { messageGrant, nextWake, onResult, onStart } from "../../src/run/attempts";
 import { backoffDelay } from "../../src/run/backoff";
 import { DEFAULT_GRACE } from "../../src/run/context";
 import { reduce } from "../../src/run/state";
@@ -184,5 +184,51 @@ describe("backoff", () => {
     expect([1, 2, 3, 4].map((a) => backoffDelay(POLICY, a, () => 0.999999))).toEqual([199, 399, 799, 1599]);
     expect(backoffDelay(POLICY, 20, () => 0.5)).toBe(5000);
     expect(backoffDelay(POLICY, 3, () => 0)).toBe(0);
+  });
+});
+
+describe("a grant carried by a queue message (pure tools through the queue)", () => {
+  const ref = (n: number) => ({ kind: "step" as const, step: n });
+
+  it("is given for a pure step's queued attempt, with its references resolved, and for nothing else", () => {
+    const h = harness([
+      step(1),
+      step(2, [1], "calculator", { expression: "{{steps.1.output}} * 2" }),
+      step(3, [], "sleep", { ms: 5 }),
+    ]);
+    h.plan();
+    expect(messageGrant(h.state, ref(1), h.ctx())).toMatchObject({
+      tool_name: "calculator",
+      input: { expression: "1" },
+      timeout_ms: OPTIONS.step_timeout_ms,
+      idempotency_key: expect.stringContaining("r1"),
+    });
+    // sleep waits and is not pure: its consumer asks first.
+    expect(messageGrant(h.state, ref(3), h.ctx())).toBeNull();
+    // Step 2 is not dispatched yet; once it is, its input names step 1's output.
+    expect(messageGrant(h.state, ref(2), h.ctx())).toBeNull();
+    h.succeed(1, 21);
+    expect(messageGrant(h.state, ref(2), h.ctx())?.input).toEqual({ expression: "21 * 2" });
+    // Once started, the attempt is no longer queued: nothing to grant.
+    h.start(2);
+    expect(messageGrant(h.state, ref(2), h.ctx())).toBeNull();
+  });
+
+  it("is not given for an input too large for a message", () => {
+    const h = harness([step(1, [], "text", { operation: "uppercase", text: "x".repeat(40_000) })]);
+    h.plan();
+    expect(messageGrant(h.state, ref(1), h.ctx())).toBeNull();
+  });
+
+  it("starts and finishes the attempt in one transition when its report comes", () => {
+    const h = harness([step(1), step(2, [1])]);
+    h.plan();
+    const events = transition(
+      h.state,
+      h.ctx(),
+      (s, c) => onStart(s, ref(1), 1, c).drafts,
+      (s, c) => onResult(s, ref(1), 1, { ok: true, output: 5 }, c),
+    );
+    expect(events.map(label)).toEqual(["step.started#1.1", "step.succeeded#1.1", "step.dispatched#2.1"]);
   });
 });
