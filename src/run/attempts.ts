@@ -164,7 +164,7 @@ export const MAX_MESSAGE_GRANT_CHARS = 32 * 1024;
 export function messageGrant(state: RunState, ref: TaskRef, ctx: DecideContext): AttemptGrant | null {
   if (ref.kind !== "step") return null;
   const task = findTask(state, ref);
-  if (!task || task.phase !== "queued" || ctx.registry.get(task.tool)?.executeInline === undefined) return null;
+  if (task?.phase !== "queued" || ctx.registry.get(task.tool)?.executeInline === undefined) return null;
   let input: Record<string, Json>;
   try {
     input = resolveReferences(task.template, stepOutputs(state)) as Record<string, Json>;

@@ -4,6 +4,7 @@ import { messageGrant, nextWake, onResult, onStart } from "../../src/run/attempt
 import { backoffDelay } from "../../src/run/backoff";
 import { DEFAULT_GRACE } from "../../src/run/context";
 import { reduce } from "../../src/run/state";
+import { parseTask, type TaskRef } from "../../src/run/tasks";
 import { transition } from "../../src/run/transition";
 import { toRun } from "../../src/run/view";
 import { harness, label, OPTIONS, step } from "../helpers/core";
@@ -188,7 +189,7 @@ describe("backoff", () => {
 });
 
 describe("a grant carried by a queue message (pure tools through the queue)", () => {
-  const ref = (n: number) => ({ kind: "step" as const, step: n });
+  const ref = (n: number) => parseTask(n, undefined) as TaskRef;
 
   it("is given for a pure step's queued attempt, with its references resolved, and for nothing else", () => {
     const h = harness([
