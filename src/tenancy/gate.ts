@@ -45,6 +45,8 @@ const MAX_FINISHED_IDS = 500;
 
 /** How long a finished run stays listed from here after D1 holds it (covers readers of a lagging D1). */
 const KEEP_ARCHIVED_MS = 10 * 60 * 1000;
+/** How often the gate deletes the archived runs it no longer needs to list. */
+const SWEEP_EVERY_MS = 60 * 1000;
 
 /**
  * One per tenant. Exact where it must be — two simultaneous POSTs never both take the last
@@ -60,6 +62,8 @@ const KEEP_ARCHIVED_MS = 10 * 60 * 1000;
 export class TenantGate extends DurableObject<Env> {
   private readonly windows = new Map<string, { start: number; count: number }>();
   private ready = false;
+  /** When this instance last deleted archived runs past `KEEP_ARCHIVED_MS`. */
+  private swept = 0;
 
   private readonly sql: SqlStorage;
 
@@ -212,6 +216,9 @@ export class TenantGate extends DurableObject<Env> {
         r.seq,
       );
     }
+    // The sweep reads every listed run: at most once a minute, not with every archive batch.
+    if (now - this.swept < SWEEP_EVERY_MS) return;
+    this.swept = now;
     const gone = this.sql.exec("DELETE FROM runs WHERE archived = 1 AND finished_at < ?", now - KEEP_ARCHIVED_MS);
     const finished = this.counts?.get("finished");
     if (finished !== undefined) this.counts?.set("finished", Math.max(0, finished - gone.rowsWritten));
