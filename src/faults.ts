@@ -20,6 +20,10 @@ export interface MessageFault {
   delayReportMs?: number;
   /** Wait for this before reporting the outcome: a report held back until the test lets it go. */
   holdReport?: Promise<void>;
+  /** Wait for this before asking the coordinator to start the attempt: a slow start. */
+  holdStart?: Promise<void>;
+  /** Called once the tool has run, before its outcome is reported. */
+  afterTool?: () => void;
 }
 
 /**

@@ -46,6 +46,7 @@ async function execute(
   fault: MessageFault,
   waitUntil: WaitUntil,
   onDelta: (text: string) => void,
+  stop?: AbortSignal,
 ): Promise<AttemptOutcome> {
   const ctx = {
     tenant: body.tenant,
@@ -70,7 +71,7 @@ async function execute(
   }
   const outcome: AttemptOutcome = fault.failTool
     ? { ok: false, error: { message: "injected fault: upstream unavailable", retryable: true, code: "transient" } }
-    : await runTool(defaultRegistry, grant, ctx, fault.hangMs);
+    : await runTool(defaultRegistry, grant, ctx, fault.hangMs, stop);
   // Bad input says nothing about the tool's health; transient failures and timeouts do.
   const healthy = outcome.ok || !outcome.error.retryable;
   waitUntil(BreakerClient.report(env, body.tenant, grant.tool_name, healthy, admission.probe));
@@ -124,23 +125,39 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     if (fault.duplicate) await env.STEPS.send(body, { contentType: "json" });
     if (fault.throwBeforeStart) throw new Error("injected fault: consumer crashed on arrival");
     const stub = runStub(env, tenant, run_id);
-    // A pure tool's attempt comes granted (running a stale one changes nothing): no need to ask.
+    const ask = async () => {
+      if (fault.holdStart) await fault.holdStart;
+      return stub.startAttempt(step_number, attempt, task);
+    };
+    // A side-effect-free tool's attempt comes granted (running a stale one changes nothing): a
+    // pure tool's is not asked for at all (one report starts and ends it), a slower one's start is
+    // recorded while it runs. Any other attempt runs only once the coordinator granted it.
     const given: AttemptGrant | null = body.grant ? { ...body.grant, trace_id: trace_id ?? null } : null;
-    const grant = given ?? (await stub.startAttempt(step_number, attempt, task));
-    if (!grant) {
+    const once = given !== null && defaultRegistry.get(given.tool_name)?.executeInline !== undefined;
+    const starting = given && !once ? ask() : null;
+    // A start refused while the tool runs (the run was cancelled, the attempt is stale) stops it.
+    const stop = new AbortController();
+    starting?.then(
+      (granted) => granted || stop.abort(),
+      () => {}, // awaited below, after the tool ran
+    );
+    const grant = given ?? (await ask());
+    const notGranted = () => {
       log.info("attempt not granted (stale, duplicate or cancelled)");
       message.ack();
-      return;
-    }
+    };
+    if (!grant) return notGranted();
     if (fault.throwBeforeTool) throw new Error("injected fault: consumer crashed before the tool ran");
     const started = Date.now();
     const deltas = coalesce((text) => stub.delta(step_number, attempt, task, text));
-    const outcome = await execute(env, body, grant, fault, waitUntil, deltas.push);
+    const outcome = await execute(env, body, grant, fault, waitUntil, deltas.push, stop.signal);
     await deltas.flush();
+    fault.afterTool?.();
+    if (starting && !(await starting)) return notGranted();
     if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
     if (fault.delayReportMs) await sleep(fault.delayReportMs);
     if (fault.holdReport) await fault.holdReport;
-    if (given) await stub.ranAttempt(step_number, attempt, outcome);
+    if (once) await stub.ranAttempt(step_number, attempt, outcome);
     else await stub.finishAttempt(step_number, attempt, outcome, task);
     const duration_ms = Date.now() - started;
     if (outcome.ok) log.debug("step attempt succeeded", { tool: grant.tool_name, duration_ms });

@@ -155,16 +155,18 @@ export function onStart(
 export const MAX_MESSAGE_GRANT_CHARS = 32 * 1024;
 
 /**
- * The grant a dispatched step's queue message may carry: for a pure tool (one the registry can
- * run inline: no effect outside its output), the consumer need not ask whether the attempt may
- * run — running a stale or duplicate attempt of it changes nothing — so the message brings the
- * resolved input and the report starts and ends the attempt in one commit (`onRan`). Null for
- * any other task, or when the input does not resolve or is too large: the consumer asks.
+ * The grant a dispatched step's queue message may carry: for a side-effect-free tool (a pure one,
+ * or `sleepTool`), the consumer need not ask before it runs the attempt — running a stale or
+ * duplicate attempt of it changes nothing — so the message brings the resolved input. A pure
+ * tool's one report then starts and ends the attempt in one commit (`ranAttempt`); a slower one
+ * runs while its start is recorded (`startAttempt`, then `finishAttempt`). Null for any other
+ * task, or when the input does not resolve or is too large: the consumer asks first.
  */
 export function messageGrant(state: RunState, ref: TaskRef, ctx: DecideContext): AttemptGrant | null {
   if (ref.kind !== "step") return null;
   const task = findTask(state, ref);
-  if (task?.phase !== "queued" || ctx.registry.get(task.tool)?.executeInline === undefined) return null;
+  const tool = task?.phase === "queued" ? ctx.registry.get(task.tool) : undefined;
+  if (!task || !tool || (tool.executeInline === undefined && !tool.sideEffectFree)) return null;
   let input: Record<string, Json>;
   try {
     input = resolveReferences(task.template, stepOutputs(state)) as Record<string, Json>;

@@ -474,7 +474,17 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         this.outbox.done(item.id);
         return;
       }
-      const { messages } = item.payload as unknown as { messages: StepMessage[] };
+      // Only attempts still waiting for a consumer: after a restart, an item sent before it may
+      // still be here (its row goes with the next write), and its attempts may have started since.
+      const messages = (item.payload as unknown as { messages: StepMessage[] }).messages.filter((m) => {
+        const ref = parseTask(m.step_number, m.task);
+        const task = ref ? findTask(state, ref) : undefined;
+        return task?.attempt === m.attempt && task.phase === "queued";
+      });
+      if (messages.length === 0) {
+        this.outbox.done(item.id);
+        return;
+      }
       faultInjector()?.beforeEnqueue?.(messages);
       await this.env.STEPS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
       this.outbox.done(item.id);

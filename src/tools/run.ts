@@ -52,6 +52,8 @@ export async function runTool(
   ctx: Omit<ToolContext, "signal" | "idempotencyKey">,
   /** Test-only extra latency before the tool starts (fault injection); still under the timeout. */
   injectedDelayMs = 0,
+  /** Aborted when the attempt turns out not to be granted after all (it was run on its message's grant). */
+  stop?: AbortSignal,
 ): Promise<AttemptOutcome> {
   const prepared = prepare(registry, grant);
   if ("error" in prepared) return { ok: false, error: prepared.error };
@@ -67,12 +69,24 @@ export async function runTool(
       reject(err);
     }, grant.timeout_ms);
   });
+  const stopped = new Promise<never>((_, reject) => {
+    stop?.addEventListener(
+      "abort",
+      () => {
+        const err = new ToolError("Attempt not granted", { retryable: false, code: "not_granted" });
+        controller.abort(err);
+        reject(err);
+      },
+      { once: true },
+    );
+  });
+  stopped.catch(() => {}); // it may lose the race after the tool finished
   try {
     const execute = async () => {
       if (injectedDelayMs > 0) await new Promise((r) => setTimeout(r, injectedDelayMs));
       return tool.execute(input, { ...ctx, signal: controller.signal, idempotencyKey: grant.idempotency_key });
     };
-    return { ok: true, output: capped((await Promise.race([execute(), timedOut])) as Json) };
+    return { ok: true, output: capped((await Promise.race([execute(), timedOut, stopped])) as Json) };
   } catch (err) {
     return { ok: false, error: classifyError(err) };
   } finally {

@@ -47,6 +47,13 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
    * (`INLINE_PURE_TOOLS`); the outcome is recorded the same way.
    */
   executeInline?(input: z.infer<S>): Json;
+  /**
+   * Nothing happens outside the output — no store written, no external call, nothing spent — so a
+   * stale or duplicate attempt may run (its result is ignored). Its queue message carries its
+   * grant and the consumer runs it while the coordinator records the start. Pure tools
+   * (`executeInline`) are side-effect free too.
+   */
+  sideEffectFree?: true;
   /** Set for the tools the coordinator carries out itself (`execute` is never called for them). */
   control?: ControlKind;
   /** Whether the tool needs the LLM provider (a plan using it is refused without one). */

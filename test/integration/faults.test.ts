@@ -204,6 +204,67 @@ describe("fault injection through the real queue and coordinator", () => {
     },
   );
 
+  it("runs a side-effect-free step (sleep) on its message's grant while the coordinator records its start", async () => {
+    // The start is asked for only once the tool has run: a consumer that waited for the start
+    // before running the tool would wait forever here.
+    let toolRan = () => {};
+    const ran = new Promise<void>((r) => {
+      toolRan = r;
+    });
+    setFaultInjector(once((m) => m.step_number === 1, { holdStart: ran, afterTool: toolRan }));
+    const created = await createRun({
+      prompt: "a sleep through the queue",
+      plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 5 } }] },
+    });
+    const run = await waitForRun(created.run_id);
+    expect(run.status).toBe("completed");
+    expect(run.execution_log[0]).toMatchObject({ status: "succeeded", attempts: 1, output: { slept_ms: 5 } });
+    const types = (await getEvents(created.run_id)).filter((e) => e.step_number === 1).map((e) => e.type);
+    expect(types).toEqual(["step.dispatched", "step.started", "step.succeeded"]);
+  });
+
+  it("stops a side-effect-free step whose start is refused while it runs, and reports nothing", async () => {
+    // A 30 s sleep whose start is held until the run is cancelled: the refused start must stop it.
+    let cancelled = () => {};
+    const afterCancel = new Promise<void>((r) => {
+      cancelled = r;
+    });
+    let stoppedAt: number | null = null;
+    setFaultInjector(
+      once((m) => m.step_number === 1, {
+        holdStart: afterCancel,
+        afterTool: () => {
+          stoppedAt = Date.now();
+        },
+      }),
+    );
+    const created = await createRun({
+      prompt: "a long sleep, cancelled",
+      plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 30_000 } }] },
+    });
+    await eventually(
+      "the sleep's dispatch",
+      () => getEvents(created.run_id),
+      (events) => events.some((e) => e.type === "step.dispatched"),
+    );
+    expect((await api(`/api/v1/runs/${created.run_id}/cancel`, { method: "POST" })).status).toBe(200);
+    cancelled();
+    // Well before its 30 s: the tool was aborted once the coordinator refused the start.
+    await eventually(
+      "the sleep to stop",
+      async () => stoppedAt,
+      (at) => at !== null,
+      10_000,
+    );
+    const events = await eventually(
+      "the refused start",
+      () => getEvents(created.run_id),
+      (found) => found.some((e) => e.type === "step.ignored"),
+    );
+    expect(events.filter((e) => e.type === "step.ignored").map((e) => e.data?.reason)).toEqual(["run cancelled"]);
+    expect(events.some((e) => e.type === "step.started" || e.type === "step.succeeded")).toBe(false);
+  });
+
   it("ignores a result that arrives after the run was cancelled, and tells watchers", async () => {
     // Step 2's report is held until the run has been cancelled: no race with the clock.
     let release = () => {};
