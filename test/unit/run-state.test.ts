@@ -191,11 +191,12 @@ describe("backoff", () => {
 describe("a grant carried by a queue message (pure tools through the queue)", () => {
   const ref = (n: number) => parseTask(n, undefined) as TaskRef;
 
-  it("is given for a pure step's queued attempt, with its references resolved, and for nothing else", () => {
+  it("is given for a side-effect-free step's queued attempt, with its references resolved, and for nothing else", () => {
     const h = harness([
       step(1),
       step(2, [1], "calculator", { expression: "{{steps.1.output}} * 2" }),
       step(3, [], "sleep", { ms: 5 }),
+      step(4, [], "todo_store", { action: "add", text: "t" }),
     ]);
     h.plan();
     expect(messageGrant(h.state, ref(1), h.ctx())).toMatchObject({
@@ -204,8 +205,9 @@ describe("a grant carried by a queue message (pure tools through the queue)", ()
       timeout_ms: OPTIONS.step_timeout_ms,
       idempotency_key: expect.stringContaining("r1"),
     });
-    // sleep waits and is not pure: its consumer asks first.
-    expect(messageGrant(h.state, ref(3), h.ctx())).toBeNull();
+    // A sleep changes nothing outside its output either; a todo write does: its consumer asks first.
+    expect(messageGrant(h.state, ref(3), h.ctx())?.input).toEqual({ ms: 5 });
+    expect(messageGrant(h.state, ref(4), h.ctx())).toBeNull();
     // Step 2 is not dispatched yet; once it is, its input names step 1's output.
     expect(messageGrant(h.state, ref(2), h.ctx())).toBeNull();
     h.succeed(1, 21);
