@@ -38,6 +38,8 @@ export interface FaultInjector {
   beforeEnqueue?(messages: readonly StepMessage[]): void;
   /** Called before the archive consumer writes a batch to D1; throw to make the write fail. */
   beforeArchiveWrite?(runIds: readonly string[]): void;
+  /** Called for each archive message; true loses it (acked, nothing written): a message the queue lost. */
+  loseArchiveMessage?(runId: string): boolean;
 }
 
 let injector: FaultInjector | null = null;

@@ -33,6 +33,10 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
         message.ack();
         return null;
       }
+      if (faultInjector()?.loseArchiveMessage?.(parsed.data.run_id)) {
+        message.ack();
+        return null;
+      }
       const stub = runStub(env, parsed.data.tenant, parsed.data.run_id);
       try {
         const snap = (parsed.data.snapshot as RunSnapshot | undefined) ?? (await stub.snapshot());

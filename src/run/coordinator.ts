@@ -536,16 +536,19 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
    *   effects only need a safety net in case the object dies before they are sent: an alarm
    *   within `OUTBOX_SAFETY_MS` will do, else one is set `OUTBOX_GRACE_MS` ahead — and moved to
    *   the real next wake-up once the side effects went out, so a healthy commit does not wake
-   *   the object again.
+   *   the object again. A finished run's archive sync has the purge alarm as its net.
    */
   private rearm(flushing = false): Promise<void> {
     const now = clockNow();
     const pending = this.outbox.nextAt();
-    const wake = [this.state ? nextWake(this.state) : null, this.purgeAt(), flushing ? null : pending].filter(
+    const purge = this.purgeAt();
+    const wake = [this.state ? nextWake(this.state) : null, purge, flushing ? null : pending].filter(
       (t): t is number => t !== null,
     );
     const exact = wake.length === 0 ? null : Math.min(...wake);
-    const safetyNet = flushing && pending !== null;
+    // An archive sync needs no net of its own: the purge alarm finds D1 without the run and
+    // syncs again before any storage goes (so a run finished in its POST writes one alarm).
+    const safetyNet = flushing && pending !== null && !(purge !== null && this.outbox.onlyOf("sync"));
     const armed = this.armed;
     if (typeof armed === "number") {
       const needBy = safetyNet ? Math.min(exact ?? Infinity, now + OUTBOX_SAFETY_MS) : exact;

@@ -144,6 +144,12 @@ export class Outbox {
     return nextAt;
   }
 
+  /** Whether every pending item is of this kind (true when none is pending). */
+  onlyOf(kind: OutboxKind): boolean {
+    for (const item of this.load().values()) if (item.kind !== kind) return false;
+    return true;
+  }
+
   /** Epoch ms of the earliest pending item, or null when nothing is pending. */
   nextAt(): number | null {
     let at: number | null = null;

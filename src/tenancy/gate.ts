@@ -171,7 +171,8 @@ export class TenantGate extends DurableObject<Env> {
         view.summary.rerun_of?.run_id ?? null,
         view.place === "finished" ? Date.now() : null,
       );
-      this.sql.exec("DELETE FROM approvals WHERE run_id = ?", runId);
+      // A run the gate did not list yet has no approvals here to replace.
+      if (before !== null) this.sql.exec("DELETE FROM approvals WHERE run_id = ?", runId);
       for (const a of view.approvals) {
         this.sql.exec(
           "INSERT INTO approvals (run_id, step_number, since, timeout_at, message, prompt) VALUES (?, ?, ?, ?, ?, ?)",

@@ -245,6 +245,42 @@ describe("archive and retention", () => {
     expect((await api(`/api/v1/runs/${created.run_id}/cancel`, { method: "POST" })).status).toBe(409);
   });
 
+  it("archives a finished run whose archive message was lost: its purge finds D1 without it and syncs again first", {
+    timeout: 30_000,
+  }, async () => {
+    const key = await apiKeyFor("t-lost-archive");
+    const lost = new Set<string>();
+    setFaultInjector({
+      loseArchiveMessage(runId) {
+        if (lost.has(runId)) return false;
+        lost.add(runId);
+        return true;
+      },
+    });
+    const res = await api("/api/v1/runs", { method: "POST", key, json: calc("6 * 7") });
+    const { run_id } = (await res.json()) as Run;
+    // The one message there was is lost; the run is archived anyway, before its storage goes.
+    const archived = await eventually(
+      "the archived run",
+      () => env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(run_id).first<{ status: string }>(),
+      (row) => row !== null,
+      20_000,
+    );
+    expect(lost.has(run_id)).toBe(true);
+    expect(archived?.status).toBe("completed");
+    const stub = env.RUNS.get(env.RUNS.idFromName(`t-lost-archive:${run_id}`));
+    await eventually(
+      "the coordinator to delete its storage",
+      () => runInDurableObject(stub, (instance: RunCoordinator) => instance.get()),
+      (r) => r === null,
+      20_000,
+    );
+    expect((await api(`/api/v1/runs/${run_id}`, { key }).then((r) => r.json())) as Run).toMatchObject({
+      status: "completed",
+      result: 42,
+    });
+  });
+
   it("keeps the archive when D1 writes fail: they are retried, not lost", async () => {
     const key = await apiKeyFor("t-d1-down");
     let failures = 3;
