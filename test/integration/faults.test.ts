@@ -265,6 +265,38 @@ describe("fault injection through the real queue and coordinator", () => {
     expect(events.some((e) => e.type === "step.started" || e.type === "step.succeeded")).toBe(false);
   });
 
+  it("keeps an alarm already set earlier instead of moving it at every step, and never later than a deadline", async () => {
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    setFaultInjector(once((m) => m.step_number === 2, { holdReport: held }));
+    const created = await createRun({
+      prompt: "two sleeps in a row",
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "sleep", tool_input: { ms: 1 } },
+          { step_number: 2, tool_name: "sleep", tool_input: { ms: 1 }, depends_on: [1] },
+        ],
+      },
+    });
+    const events = await eventually(
+      "step 2 to start",
+      () => getEvents(created.run_id),
+      (found) => found.some((e) => e.type === "step.started" && e.step_number === 2),
+    );
+    const deadline = (type: string, step: number) =>
+      events.find((e) => e.type === type && e.step_number === step)?.data?.deadline_at as number;
+    const alarm = await runInDurableObject(coordinator("dev", created.run_id), (_, state) => state.storage.getAlarm());
+    // Step 1's start moved the earliest deadline earlier (the report grace is shorter than the
+    // dispatch grace): the alarm followed. Each commit since moved it later: the alarm stayed.
+    expect(deadline("step.started", 1)).toBeLessThan(deadline("step.dispatched", 1));
+    expect(alarm).toBe(deadline("step.started", 1));
+    expect(alarm).toBeLessThan(deadline("step.started", 2));
+    release();
+    expect((await waitForRun(created.run_id)).status).toBe("completed");
+  });
+
   it("ignores a result that arrives after the run was cancelled, and tells watchers", async () => {
     // Step 2's report is held until the run has been cancelled: no race with the clock.
     let release = () => {};
