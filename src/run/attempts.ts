@@ -1,4 +1,5 @@
 import type { Json } from "../contracts/common";
+import type { StepMessage } from "../contracts/tool";
 import { resolveReferences } from "../plan/references";
 import { classifyError, type FailureInfo } from "../tools/errors";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
@@ -110,6 +111,10 @@ function current(state: RunState, ref: TaskRef, attempt: number, phase: string, 
   return { task };
 }
 
+/** Whether `attempt` is the task's current attempt and still waits for a consumer to start it. */
+export const awaitsConsumer = (state: RunState, ref: TaskRef, attempt: number): boolean =>
+  current(state, ref, attempt, "queued").task !== undefined;
+
 /** A consumer (or the inline runner) asks to start an attempt: granted only for the attempt on the queue. */
 export function onStart(
   state: RunState,
@@ -162,10 +167,14 @@ export const MAX_MESSAGE_GRANT_CHARS = 32 * 1024;
  * runs while its start is recorded (`startAttempt`, then `finishAttempt`). Null for any other
  * task, or when the input does not resolve or is too large: the consumer asks first.
  */
-export function messageGrant(state: RunState, ref: TaskRef, ctx: DecideContext): AttemptGrant | null {
-  if (ref.kind !== "step") return null;
-  const task = findTask(state, ref);
-  const tool = task?.phase === "queued" ? ctx.registry.get(task.tool) : undefined;
+export function messageGrant(
+  state: RunState,
+  ref: TaskRef,
+  attempt: number,
+  ctx: DecideContext,
+): NonNullable<StepMessage["grant"]> | null {
+  const task = ref.kind === "step" && awaitsConsumer(state, ref, attempt) ? findTask(state, ref) : undefined;
+  const tool = task ? ctx.registry.get(task.tool) : undefined;
   if (!task || !tool || (tool.executeInline === undefined && !tool.sideEffectFree)) return null;
   let input: Record<string, Json>;
   try {
@@ -179,7 +188,6 @@ export function messageGrant(state: RunState, ref: TaskRef, ctx: DecideContext):
     input,
     timeout_ms: policy(state, task, ctx).timeoutMs,
     idempotency_key: idempotencyKey(state.runId, ref),
-    trace_id: state.traceId,
   };
 }
 

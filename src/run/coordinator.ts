@@ -18,7 +18,7 @@ import { defaultRegistry } from "../tools/registry";
 import { runInline } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 import type { CreateRunCommand, Refusal, Result, RunApi } from "./api";
-import { findTask, messageGrant, nextWake, onDeadLetter, onResult, onStart, onTimeouts } from "./attempts";
+import { awaitsConsumer, messageGrant, nextWake, onDeadLetter, onResult, onStart, onTimeouts } from "./attempts";
 import { DEFAULT_GRACE, type DecideContext, type Grace } from "./context";
 import { onCancel } from "./decide";
 import { EventLog } from "./event-log";
@@ -128,7 +128,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const now = clockNow();
     const created = createdEvent(cmd, now);
     const work = initial(created);
-    const events = [created, ...transition(work, this.decideContext(now), () => planned)];
+    const ctx = this.decideContext(now);
+    const events = [created, ...transition(work, ctx, () => planned)];
     // The gate lists the run and gives it its place before anything is stored: a refused run
     // leaves nothing behind, and pure steps that ran inline in memory changed nothing outside.
     const run = toRun(work);
@@ -141,7 +142,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         detail: `Tenant '${cmd.tenant}' already has ${opened.active} active runs, its limit; retry when one finishes`,
       };
     }
-    this.persist(work, events, now, view);
+    this.persist(work, events, ctx, view);
     await this.afterCommit(events);
     return { ok: true, value: run };
   }
@@ -356,10 +357,11 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const placeBefore = gateKey(state);
     let events: RunEvent[];
     try {
-      events = transition(state, this.decideContext(now), first, then);
+      const ctx = this.decideContext(now);
+      events = transition(state, ctx, first, then);
       if (events.length === 0) return;
       const gate = placeBefore === gateKey(state) ? null : gateView(state, toRun(state));
-      this.persist(state, events, now, gate);
+      this.persist(state, events, ctx, gate);
     } catch (err) {
       this.state = reduce(this.log.after(0));
       throw err;
@@ -371,15 +373,20 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
    * Appends the events and the side effects they cause — queue sends, the archive sync of a
    * finished run, the gate's new view — in one transaction, then adopts the new state.
    */
-  private persist(work: RunState, events: RunEvent[], now: number, gate: ReturnType<typeof gateView> | null): void {
+  private persist(
+    work: RunState,
+    events: RunEvent[],
+    ctx: DecideContext,
+    gate: ReturnType<typeof gateView> | null,
+  ): void {
+    const { now } = ctx;
     const messages: StepMessage[] = [];
-    const ctx = this.decideContext(now);
     for (const e of events) {
       const moved = transitionOf(e);
       if (moved?.transition !== "dispatched" || e.data?.inline === true) continue;
       const task = taskName(moved.ref);
-      // Only the attempt still queued once every event is applied: not one this commit superseded.
-      const grant = messageGrant(work, moved.ref, ctx);
+      // Checked once every event is applied: no grant for an attempt this commit superseded.
+      const grant = messageGrant(work, moved.ref, e.attempt as number, ctx);
       messages.push({
         run_id: work.runId,
         tenant: work.tenant,
@@ -387,16 +394,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         attempt: e.attempt as number,
         ...(work.traceId ? { trace_id: work.traceId } : {}),
         ...(task ? { task } : {}),
-        ...(grant && findTask(work, moved.ref)?.attempt === e.attempt
-          ? {
-              grant: {
-                tool_name: grant.tool_name,
-                input: grant.input,
-                timeout_ms: grant.timeout_ms,
-                idempotency_key: grant.idempotency_key,
-              },
-            }
-          : {}),
+        ...(grant ? { grant } : {}),
       });
     }
     const created = events.some((e) => e.type === "run.created");
@@ -478,8 +476,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       // still be here (its row goes with the next write), and its attempts may have started since.
       const messages = (item.payload as unknown as { messages: StepMessage[] }).messages.filter((m) => {
         const ref = parseTask(m.step_number, m.task);
-        const task = ref ? findTask(state, ref) : undefined;
-        return task?.attempt === m.attempt && task.phase === "queued";
+        return ref !== null && awaitsConsumer(state, ref, m.attempt);
       });
       if (messages.length === 0) {
         this.outbox.done(item.id);

@@ -118,13 +118,18 @@ export class TenantGate extends DurableObject<Env> {
     };
   }
 
-  /** Runs per place, counted once per instance and then kept by `write` (this object is the only writer). */
+  /**
+   * Active and waiting runs (the places with a limit), counted once per instance and then kept by
+   * `write` (this object is the only writer).
+   */
   private counts: Map<string, number> | null = null;
 
   private count(place: RunPlace): number {
     this.counts ??= new Map(
       this.sql
-        .exec<{ place: string; n: number }>("SELECT place, COUNT(*) AS n FROM runs GROUP BY place")
+        .exec<{ place: string; n: number }>(
+          "SELECT place, COUNT(*) AS n FROM runs WHERE place IN ('active', 'waiting') GROUP BY place",
+        )
         .toArray()
         .map((r) => [r.place, r.n]),
     );
@@ -185,9 +190,10 @@ export class TenantGate extends DurableObject<Env> {
         );
       }
     });
+    if (before === view.place) return;
     const counts = this.counts as Map<string, number>;
-    if (before !== null) counts.set(before, (counts.get(before) ?? 1) - 1);
-    counts.set(view.place, (counts.get(view.place) ?? 0) + 1);
+    if (before === "active" || before === "waiting") counts.set(before, (counts.get(before) ?? 1) - 1);
+    if (view.place !== "finished") counts.set(view.place, (counts.get(view.place) ?? 0) + 1);
   }
 
   /**
@@ -220,9 +226,8 @@ export class TenantGate extends DurableObject<Env> {
     // The sweep reads every listed run: at most once a minute, not with every archive batch.
     if (now - this.swept < SWEEP_EVERY_MS) return;
     this.swept = now;
-    const gone = this.sql.exec("DELETE FROM runs WHERE archived = 1 AND finished_at < ?", now - KEEP_ARCHIVED_MS);
-    const finished = this.counts?.get("finished");
-    if (finished !== undefined) this.counts?.set("finished", Math.max(0, finished - gone.rowsWritten));
+    // Finished runs only: the counts of active and waiting runs stay as they are.
+    this.sql.exec("DELETE FROM runs WHERE archived = 1 AND finished_at < ?", now - KEEP_ARCHIVED_MS);
   }
 
   /**

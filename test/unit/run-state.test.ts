@@ -199,28 +199,28 @@ describe("a grant carried by a queue message (pure tools through the queue)", ()
       step(4, [], "todo_store", { action: "add", text: "t" }),
     ]);
     h.plan();
-    expect(messageGrant(h.state, ref(1), h.ctx())).toMatchObject({
+    expect(messageGrant(h.state, ref(1), 1, h.ctx())).toMatchObject({
       tool_name: "calculator",
       input: { expression: "1" },
       timeout_ms: OPTIONS.step_timeout_ms,
       idempotency_key: expect.stringContaining("r1"),
     });
     // A sleep changes nothing outside its output either; a todo write does: its consumer asks first.
-    expect(messageGrant(h.state, ref(3), h.ctx())?.input).toEqual({ ms: 5 });
-    expect(messageGrant(h.state, ref(4), h.ctx())).toBeNull();
+    expect(messageGrant(h.state, ref(3), 1, h.ctx())?.input).toEqual({ ms: 5 });
+    expect(messageGrant(h.state, ref(4), 1, h.ctx())).toBeNull();
     // Step 2 is not dispatched yet; once it is, its input names step 1's output.
-    expect(messageGrant(h.state, ref(2), h.ctx())).toBeNull();
+    expect(messageGrant(h.state, ref(2), 1, h.ctx())).toBeNull();
     h.succeed(1, 21);
-    expect(messageGrant(h.state, ref(2), h.ctx())?.input).toEqual({ expression: "21 * 2" });
+    expect(messageGrant(h.state, ref(2), 1, h.ctx())?.input).toEqual({ expression: "21 * 2" });
     // Once started, the attempt is no longer queued: nothing to grant.
     h.start(2);
-    expect(messageGrant(h.state, ref(2), h.ctx())).toBeNull();
+    expect(messageGrant(h.state, ref(2), 1, h.ctx())).toBeNull();
   });
 
   it("is not given for an input too large for a message", () => {
     const h = harness([step(1, [], "text", { operation: "uppercase", text: "x".repeat(40_000) })]);
     h.plan();
-    expect(messageGrant(h.state, ref(1), h.ctx())).toBeNull();
+    expect(messageGrant(h.state, ref(1), 1, h.ctx())).toBeNull();
   });
 
   it("starts and finishes the attempt in one transition when its report comes", () => {
