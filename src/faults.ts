@@ -36,6 +36,8 @@ export interface FaultInjector {
   onMessage?(message: StepMessage, delivery: number): MessageFault | undefined;
   /** Called before the coordinator sends a batch to the queue; throw to make the send fail. */
   beforeEnqueue?(messages: readonly StepMessage[]): void;
+  /** Called before a coordinator sends its run to the archive queue; throw to make the send fail. */
+  beforeArchiveSend?(runId: string): void;
   /** Called before the archive consumer writes a batch to D1; throw to make the write fail. */
   beforeArchiveWrite?(runIds: readonly string[]): void;
   /** Called for each archive message; true loses it (acked, nothing written): a message the queue lost. */

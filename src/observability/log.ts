@@ -74,7 +74,3 @@ export function logger(base: LogFields) {
   };
 }
 export type Logger = ReturnType<typeof logger>;
-
-/** A random W3C span id (8 bytes, hex). */
-export const newSpanId = (): string =>
-  Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");

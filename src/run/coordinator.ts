@@ -26,7 +26,7 @@ import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
 import { gateKey, gateView } from "./gate-view";
 import { broadcast, broadcastDelta, MAX_WATCHERS_PER_RUN, openStream } from "./live";
 import { logEvents } from "./log-events";
-import { Outbox, type OutboxItem } from "./outbox";
+import { Outbox, type OutboxItem, outboxDelay } from "./outbox";
 import { createdEvent, planRun } from "./planning";
 import type { RunSnapshot } from "./snapshot";
 import { initial, isFinished, type RunState, reduce } from "./state";
@@ -81,6 +81,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   private flushing: Promise<void> | null = null;
   private creating: Promise<Result<Run>> | null = null;
   private flushAgain = false;
+  /** A commit of a finished run asked for an archive sync that is not sent yet (see `persist`). */
+  private syncDue = false;
   /** The alarm time this object last set (undefined: not known, e.g. after a restart). */
   private armed: number | null | undefined = undefined;
   /** The alarm armed is only the outbox's safety net (see `rearm`). */
@@ -401,13 +403,15 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     this.write(() => {
       this.log.append(events);
       if (messages.length > 0) this.outbox.add("enqueue", { messages }, now);
-      // D1 learns of a run when it finishes (the gate lists it until then), and again whenever a
-      // finished run's log grows.
-      if (isFinished(work)) this.outbox.add("sync", { seq: work.seq }, now);
       // At creation the gate heard synchronously (`open`).
       if (gate && !created) this.outbox.add("gate", { view: gate as unknown as Json }, now);
     });
     this.state = work;
+    // D1 learns of a run when it finishes (the gate lists it until then), and again whenever a
+    // finished run's log grows. Sent from memory after the commit, stored only should the send
+    // fail: the purge alarm is the net (it finds D1 without the run and syncs it before the
+    // storage goes), so a run finished in its POST writes no outbox row at all.
+    if (isFinished(work)) this.syncDue = true;
   }
 
   /** One transaction of the run's storage, which also deletes the outbox rows carried out since the last. */
@@ -444,6 +448,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     this.flushing = (async () => {
       do {
         this.flushAgain = false;
+        if (this.syncDue) await this.syncArchive();
         for (const item of this.outbox.due(clockNow())) await this.deliver(item);
       } while (this.flushAgain);
     })().finally(() => {
@@ -462,13 +467,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         return;
       }
       if (item.kind === "sync") {
-        const snapshot = await this.snapshot();
-        const inline = snapshot && JSON.stringify(snapshot).length <= MAX_INLINE_SNAPSHOT_CHARS;
-        await this.env.ARCHIVE.send(
-          { run_id: state.runId, tenant: state.tenant, seq: state.seq, ...(inline ? { snapshot } : {}) },
-          { contentType: "json" },
-        );
-        // Done once sent: the queue retries the write; before the storage goes, purge checks D1 holds it.
+        await this.sendSnapshot();
         this.outbox.done(item.id);
         return;
       }
@@ -492,6 +491,40 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         tenant: state.tenant,
         trace_id: state.traceId,
         attempt: item.attempts + 1,
+        retry_at: new Date(retryAt).toISOString(),
+        error: err,
+      });
+    }
+  }
+
+  /**
+   * Asks the archive to copy the run to D1. Done once sent: the queue retries the write, and
+   * before the storage goes the purge checks that D1 holds it.
+   */
+  private async sendSnapshot(): Promise<void> {
+    const state = this.state as RunState;
+    faultInjector()?.beforeArchiveSend?.(state.runId);
+    const snapshot = await this.snapshot();
+    const inline = snapshot && JSON.stringify(snapshot).length <= MAX_INLINE_SNAPSHOT_CHARS;
+    await this.env.ARCHIVE.send(
+      { run_id: state.runId, tenant: state.tenant, seq: state.seq, ...(inline ? { snapshot } : {}) },
+      { contentType: "json" },
+    );
+  }
+
+  /** The sync a commit of a finished run asks for; only a failed send is stored, to be retried from the outbox. */
+  private async syncArchive(): Promise<void> {
+    this.syncDue = false;
+    const state = this.state as RunState;
+    try {
+      await this.sendSnapshot();
+    } catch (err) {
+      const retryAt = clockNow() + outboxDelay(1);
+      this.write(() => this.outbox.add("sync", { seq: state.seq }, retryAt));
+      log("error", "sync failed; will retry from the outbox", {
+        run_id: state.runId,
+        tenant: state.tenant,
+        trace_id: state.traceId,
         retry_at: new Date(retryAt).toISOString(),
         error: err,
       });

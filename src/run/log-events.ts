@@ -1,5 +1,6 @@
 import type { Env } from "../env";
-import { type Level, log, newSpanId } from "../observability/log";
+import { newSpanId } from "../observability/ids";
+import { type Level, log } from "../observability/log";
 import { recordRun, recordStep } from "../observability/metrics";
 import { findTask } from "./attempts";
 import type { RunEvent } from "./events";

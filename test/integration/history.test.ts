@@ -281,6 +281,58 @@ describe("archive and retention", () => {
     });
   });
 
+  it("sends a run finished inside its POST to the archive without storing an outbox row", async () => {
+    const key = await apiKeyFor("t-no-outbox");
+    const { run_id } = (await (await api("/api/v1/runs", { method: "POST", key, json: calc("5 * 5") })).json()) as Run;
+    await eventually(
+      "the archived run",
+      () => env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(run_id).first<{ status: string }>(),
+      (row) => row?.status === "completed",
+    );
+    const stub = env.RUNS.get(env.RUNS.idFromName(`t-no-outbox:${run_id}`));
+    const tables = await runInDurableObject(stub, (_: RunCoordinator, state: DurableObjectState) =>
+      state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .toArray()
+        .map((r) => r.name),
+    );
+    expect(tables).toContain("log");
+    expect(tables).not.toContain("outbox");
+  });
+
+  it("stores an archive send that failed in the outbox and retries it from there", { timeout: 20_000 }, async () => {
+    const key = await apiKeyFor("t-send-fails");
+    const sends: string[] = [];
+    setFaultInjector({
+      beforeArchiveSend(runId) {
+        sends.push(runId);
+        if (sends.filter((r) => r === runId).length === 1) throw new Error("injected: queue unavailable");
+      },
+    });
+    const { run_id } = (await (await api("/api/v1/runs", { method: "POST", key, json: calc("8 * 8") })).json()) as Run;
+    const stub = env.RUNS.get(env.RUNS.idFromName(`t-send-fails:${run_id}`));
+    const stored = await eventually(
+      "the failed send in the outbox",
+      () =>
+        runInDurableObject(stub, (_: RunCoordinator, state: DurableObjectState) =>
+          state.storage.sql
+            .exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'outbox'")
+            .one().n > 0
+            ? state.storage.sql.exec<{ kind: string }>("SELECT kind FROM outbox").toArray()
+            : [],
+        ),
+      (rows) => rows.length > 0,
+    );
+    expect(stored.map((r) => r.kind)).toEqual(["sync"]);
+    const archived = await eventually(
+      "the archived run",
+      () => env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(run_id).first<{ status: string }>(),
+      (row) => row !== null,
+    );
+    expect(archived?.status).toBe("completed");
+    expect(sends.filter((r) => r === run_id).length).toBeGreaterThanOrEqual(2);
+  });
+
   it("keeps the archive when D1 writes fail: they are retried, not lost", async () => {
     const key = await apiKeyFor("t-d1-down");
     let failures = 3;

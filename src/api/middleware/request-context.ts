@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { randomHex } from "../../observability/ids";
 import { log } from "../../observability/log";
 import type { AppEnv } from "../types";
 
@@ -15,9 +16,6 @@ export function traceIdFrom(header: string | undefined): string | null {
   if (!isHex(trace, 32) || trace === "0".repeat(32)) return null;
   return trace;
 }
-
-const randomHex = (bytes: number) =>
-  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /**
  * Gives every request an id (the client's `X-Request-Id` when it is sane) and a trace id (from
