@@ -51,7 +51,8 @@ export const stepMessageSchema = z.object({
     .optional(),
   /**
    * A pure tool's attempt, granted at dispatch with its resolved input: the consumer runs it
-   * without asking and reports it once (`ranAttempt`). Absent: the consumer asks (`startAttempt`).
+   * without asking and reports it once (`reportAttempts`, `ran`). Absent: the consumer asks
+   * (`startAttempts`).
    */
   grant: z
     .object({

@@ -7,11 +7,13 @@ import { faultInjector, type MessageFault } from "../faults";
 import { newSpanId } from "../observability/ids";
 import { log, logger } from "../observability/log";
 import { recordStep } from "../observability/metrics";
+import type { AttemptAsk, AttemptReport, RunApi } from "../run/api";
 import { runStub } from "../run/stub";
 import { defaultRegistry } from "../tools/registry";
 import { runTool } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 import { runTurn } from "./agent-turn";
+import { batcher } from "./batcher";
 import { coalesce } from "./deltas";
 import { Fairness } from "./fairness";
 
@@ -85,7 +87,12 @@ async function execute(
  * back by RPC. A failure to reach the coordinator retries the message (at-least-once delivery);
  * the coordinator's attempt check keeps the outcome exactly-once.
  */
-async function handleMessage(message: Message<unknown>, env: Env, waitUntil: WaitUntil): Promise<void> {
+async function handleMessage(
+  message: Message<unknown>,
+  env: Env,
+  waitUntil: WaitUntil,
+  callsOf: (body: StepMessage) => RunCalls,
+): Promise<void> {
   const body = parse(message);
   if (!body) return;
   const { run_id, tenant, step_number, attempt, trace_id, task } = body;
@@ -126,9 +133,10 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     if (fault.duplicate) await env.STEPS.send(body, { contentType: "json" });
     if (fault.throwBeforeStart) throw new Error("injected fault: consumer crashed on arrival");
     const stub = runStub(env, tenant, run_id);
+    const calls = callsOf(body);
     const ask = async () => {
       if (fault.holdStart) await fault.holdStart;
-      return stub.startAttempt(step_number, attempt, task);
+      return calls.start({ step_number, attempt, ...(task ? { task } : {}) });
     };
     // A side-effect-free tool's attempt comes granted (running a stale one changes nothing): a
     // pure tool's is not asked for at all (one report starts and ends it), a slower one's start is
@@ -158,8 +166,7 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
     if (fault.throwAfterTool) throw new Error("injected fault: consumer crashed after the tool ran");
     if (fault.delayReportMs) await sleep(fault.delayReportMs);
     if (fault.holdReport) await fault.holdReport;
-    if (once) await stub.ranAttempt(step_number, attempt, outcome);
-    else await stub.finishAttempt(step_number, attempt, outcome, task);
+    await calls.report({ step_number, attempt, ...(task ? { task } : {}), outcome, ...(once ? { ran: true } : {}) });
     const duration_ms = Date.now() - started;
     if (outcome.ok) log.debug("step attempt succeeded", { tool: grant.tool_name, duration_ms });
     else log.warn("step attempt failed", { tool: grant.tool_name, duration_ms, error: outcome.error });
@@ -179,6 +186,26 @@ async function handleMessage(message: Message<unknown>, env: Env, waitUntil: Wai
   } finally {
     fairness.leave(tenant);
   }
+}
+
+/**
+ * A run's starts and reports from one batch: those made close together go to its coordinator in
+ * one call and one commit (the three steps of a fan-out start together, and report together when
+ * they end together), never waiting longer than the call before them (`batcher`).
+ */
+interface RunCalls {
+  start: (ask: AttemptAsk) => Promise<AttemptGrant | null>;
+  report: (report: AttemptReport) => Promise<void>;
+}
+
+function runCalls(stub: RunApi): RunCalls {
+  return {
+    start: batcher((asks: AttemptAsk[]) => stub.startAttempts(asks)),
+    report: batcher(async (reports: AttemptReport[]) => {
+      await stub.reportAttempts(reports);
+      return reports.map(() => undefined);
+    }),
+  };
 }
 
 /** A message the queue gave up on (after `max_retries`) is recorded on its run, never silently lost. */
@@ -217,5 +244,15 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
     await Promise.all(batch.messages.map((m) => handleDeadLetter(m, env)));
     return;
   }
-  await Promise.all(batch.messages.map((m) => handleMessage(m, env, waitUntil)));
+  const calls = new Map<string, RunCalls>();
+  const callsOf = (body: StepMessage) => {
+    const key = `${body.tenant}:${body.run_id}`;
+    let c = calls.get(key);
+    if (!c) {
+      c = runCalls(runStub(env, body.tenant, body.run_id));
+      calls.set(key, c);
+    }
+    return c;
+  };
+  await Promise.all(batch.messages.map((m) => handleMessage(m, env, waitUntil, callsOf)));
 }

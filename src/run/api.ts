@@ -27,6 +27,19 @@ export interface CreateRunCommand {
   limits: { maxActive: number; maxWaiting: number };
 }
 
+/** An attempt of a step, or of its task (`task`), that a consumer received. */
+export interface AttemptAsk {
+  step_number: number;
+  attempt: number;
+  task?: string;
+}
+
+/** An attempt's outcome; `ran`: it ran on the grant its message carried, never asked for (a pure tool's step). */
+export interface AttemptReport extends AttemptAsk {
+  outcome: AttemptOutcome;
+  ran?: true;
+}
+
 /** A command that does not fit the run: the HTTP status and one sentence saying why. */
 export interface Refusal {
   ok: false;
@@ -45,10 +58,10 @@ export interface RunApi {
   create(cmd: CreateRunCommand): Promise<Result<Run>>;
   get(): Promise<Run | null>;
   events(after: number, limit: number): Promise<RunEvent[] | null>;
-  startAttempt(stepNumber: number, attempt: number, task?: string): Promise<AttemptGrant | null>;
-  finishAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome, task?: string): Promise<void>;
-  /** An attempt granted in its message ran: starts and finishes it in one commit. */
-  ranAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  /** Asks to run attempts (one grant, or null, per ask), in one commit. */
+  startAttempts(asks: AttemptAsk[]): Promise<(AttemptGrant | null)[]>;
+  /** Reports attempts' outcomes, in one commit. */
+  reportAttempts(reports: AttemptReport[]): Promise<void>;
   deadLetter(stepNumber: number, attempt: number, reason: string, task?: string): Promise<void>;
   /** Text a model is writing for an attempt, passed on to live watchers (not stored). */
   delta(stepNumber: number, attempt: number, task: string | undefined, text: string): Promise<void>;

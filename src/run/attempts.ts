@@ -163,8 +163,8 @@ export const MAX_MESSAGE_GRANT_CHARS = 32 * 1024;
  * The grant a dispatched step's queue message may carry: for a side-effect-free tool (a pure one,
  * or `sleepTool`), the consumer need not ask before it runs the attempt — running a stale or
  * duplicate attempt of it changes nothing — so the message brings the resolved input. A pure
- * tool's one report then starts and ends the attempt in one commit (`ranAttempt`); a slower one
- * runs while its start is recorded (`startAttempt`, then `finishAttempt`). Null for any other
+ * tool's one report then starts and ends the attempt in one commit (`reportAttempts`, `ran`); a
+ * slower one runs while its start is recorded (`startAttempts`, then `reportAttempts`). Null for any other
  * task, or when the input does not resolve or is too large: the consumer asks first.
  */
 export function messageGrant(

@@ -16,13 +16,13 @@ import { gateStub } from "../tenancy/gate";
 import { maxWaitingRuns } from "../tenancy/quotas";
 import { defaultRegistry } from "../tools/registry";
 import { runInline } from "../tools/run";
-import type { AttemptGrant, AttemptOutcome } from "../tools/types";
-import type { CreateRunCommand, Refusal, Result, RunApi } from "./api";
+import type { AttemptGrant } from "../tools/types";
+import type { AttemptAsk, AttemptReport, CreateRunCommand, Refusal, Result, RunApi } from "./api";
 import { awaitsConsumer, messageGrant, nextWake, onDeadLetter, onResult, onStart, onTimeouts } from "./attempts";
 import { DEFAULT_GRACE, type DecideContext, type Grace } from "./context";
 import { onCancel } from "./decide";
 import { EventLog } from "./event-log";
-import { type EventDraft, TERMINAL_RUN_EVENTS } from "./events";
+import { TERMINAL_RUN_EVENTS } from "./events";
 import { gateKey, gateView } from "./gate-view";
 import { broadcast, broadcastDelta, MAX_WATCHERS_PER_RUN, openStream } from "./live";
 import { logEvents } from "./log-events";
@@ -32,7 +32,7 @@ import type { RunSnapshot } from "./snapshot";
 import { initial, isFinished, type RunState, reduce } from "./state";
 import { Tables } from "./tables";
 import { parseTask, taskName, transitionOf } from "./tasks";
-import { transition } from "./transition";
+import { type Command, transition } from "./transition";
 import { toRun } from "./view";
 import { type Decision, onApprove, onCallback, onReject, onSignal } from "./waiting";
 
@@ -157,42 +157,51 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     return this.state ? this.log.after(after, limit) : null;
   }
 
-  /** A consumer asks to run an attempt; the answer is null for a stale, duplicate or cancelled one. */
-  async startAttempt(stepNumber: number, attempt: number, task?: string): Promise<AttemptGrant | null> {
-    const ref = parseTask(stepNumber, task);
-    if (!this.state || !ref) return null;
-    let grant: AttemptGrant | null = null;
-    await this.commit((s, ctx) => {
-      const decision = onStart(s, ref, attempt, ctx);
-      grant = decision.grant;
-      return decision.drafts;
-    });
-    return grant;
-  }
-
-  /** A consumer reports an attempt's outcome. */
-  async finishAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome, task?: string): Promise<void> {
-    const ref = parseTask(stepNumber, task);
-    if (!this.state || !ref) return;
-    await this.commit((s, ctx) => onResult(s, ref, attempt, outcome, ctx));
+  /**
+   * Consumers ask to run attempts (those of one queue batch, together): one grant per ask, null
+   * for a stale, duplicate or cancelled one. Decided in order and written in one commit.
+   */
+  async startAttempts(asks: AttemptAsk[]): Promise<(AttemptGrant | null)[]> {
+    const grants: (AttemptGrant | null)[] = asks.map(() => null);
+    if (!this.state) return grants;
+    await this.commit(
+      ...asks.map((a, i): Command => {
+        const ref = parseTask(a.step_number, a.task);
+        return (s, ctx) => {
+          if (!ref) return [];
+          const decision = onStart(s, ref, a.attempt, ctx);
+          grants[i] = decision.grant;
+          return decision.drafts;
+        };
+      }),
+    );
+    return grants;
   }
 
   /**
-   * A consumer reports an attempt it ran on the grant its message carried (a pure tool's step):
-   * the start and the outcome are decided and written together. A stale or duplicate one is
-   * recorded as ignored, like a start that is refused.
+   * Consumers report attempts' outcomes (those of one run that ended close together, in one
+   * commit). An attempt that `ran` on the grant its message carried (a pure tool's step) is
+   * started and finished here; a stale or duplicate one is recorded as ignored, like a start that
+   * is refused.
    */
-  async ranAttempt(stepNumber: number, attempt: number, outcome: AttemptOutcome): Promise<void> {
-    const ref = parseTask(stepNumber, undefined);
-    if (!this.state || !ref) return;
-    let started = false;
+  async reportAttempts(reports: AttemptReport[]): Promise<void> {
+    if (!this.state) return;
     await this.commit(
-      (s, ctx) => {
-        const decision = onStart(s, ref, attempt, ctx);
-        started = decision.grant !== null;
-        return decision.drafts;
-      },
-      (s, ctx) => (started ? onResult(s, ref, attempt, outcome, ctx) : []),
+      ...reports.flatMap((r): Command[] => {
+        const ref = parseTask(r.step_number, r.task);
+        if (!ref) return [];
+        const finish: Command = (s, ctx) => onResult(s, ref, r.attempt, r.outcome, ctx);
+        if (!r.ran) return [finish];
+        let started = false;
+        return [
+          (s, ctx) => {
+            const decision = onStart(s, ref, r.attempt, ctx);
+            started = decision.grant !== null;
+            return decision.drafts;
+          },
+          (s, ctx) => (started ? finish(s, ctx) : []),
+        ];
+      }),
     );
   }
 
@@ -350,17 +359,14 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
    * state for every report would cost more than the step); should the decision or the write
    * fail, the state is folded again from the log, which holds exactly what was committed.
    */
-  private async commit(
-    first: (s: RunState, ctx: DecideContext) => EventDraft[],
-    then?: (s: RunState, ctx: DecideContext) => EventDraft[],
-  ): Promise<void> {
+  private async commit(...commands: Command[]): Promise<void> {
     const now = clockNow();
     const state = this.state as RunState;
     const placeBefore = gateKey(state);
     let events: RunEvent[];
     try {
       const ctx = this.decideContext(now);
-      events = transition(state, ctx, first, then);
+      events = transition(state, ctx, ...commands);
       if (events.length === 0) return;
       const gate = placeBefore === gateKey(state) ? null : gateView(state, toRun(state));
       this.persist(state, events, ctx, gate);

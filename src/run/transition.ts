@@ -8,19 +8,17 @@ import { transitionOf } from "./tasks";
 /** Guards the fixpoint loop against a decision bug that never settles. */
 const MAX_ADVANCE_ROUNDS = 1000;
 
+/** A command: the events it adds to the run as it stands. */
+export type Command = (s: RunState, ctx: DecideContext) => EventDraft[];
+
 /**
- * One command's worth of change: folds `first`'s events (and `then`'s, decided after them) into
- * `state` (in place), then
- * `advance` until the run settles, numbering and timestamping every event. Pure apart from
- * mutating `state` (only through `apply`, as the log's fold does): the coordinator folds the log
- * again should the write of these events fail.
+ * One commit's worth of change: folds each command's events into `state` (in place), each
+ * command decided on what the ones before it made (an attempt started, then its result; the
+ * reports of several attempts), then `advance` until the run settles, numbering and
+ * timestamping every event. Pure apart from mutating `state` (only through `apply`, as the log's
+ * fold does): the coordinator folds the log again should the write of these events fail.
  */
-export function transition(
-  state: RunState,
-  ctx: DecideContext,
-  first: (s: RunState, ctx: DecideContext) => EventDraft[],
-  then?: (s: RunState, ctx: DecideContext) => EventDraft[],
-): RunEvent[] {
+export function transition(state: RunState, ctx: DecideContext, ...commands: Command[]): RunEvent[] {
   const at = new Date(ctx.now).toISOString();
   const events: RunEvent[] = [];
   const push = (drafts: EventDraft[]): RunEvent[] => {
@@ -45,9 +43,7 @@ export function transition(
   // the command is decided — so an approval, a signal or a callback that arrives after a timeout
   // but before a late alarm cannot beat it.
   settle();
-  runInline(push(first(state, ctx)), state, ctx, push);
-  // A second command decided on what the first one made (an attempt started, then its result).
-  if (then) runInline(push(then(state, ctx)), state, ctx, push);
+  for (const command of commands) runInline(push(command(state, ctx)), state, ctx, push);
   settle();
   return events;
 }

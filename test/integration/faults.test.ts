@@ -204,6 +204,32 @@ describe("fault injection through the real queue and coordinator", () => {
     },
   );
 
+  it("starts the steps of one run that arrive in one batch in one commit, and reports them together", async () => {
+    const created = await createRun({
+      prompt: "three sleeps side by side",
+      plan: {
+        steps: [1, 2, 3].map((n) => ({ step_number: n, tool_name: "sleep", tool_input: { ms: 20 } })),
+      },
+    });
+    const run = await waitForRun(created.run_id);
+    expect(run.status).toBe("completed");
+    // The log is one row per commit: which commit wrote each step's start and end.
+    const commits = await runInDurableObject(coordinator("dev", created.run_id), (_, state) =>
+      state.storage.sql
+        .exec<{ events: string }>("SELECT events FROM log ORDER BY first_seq")
+        .toArray()
+        .map((r) => (JSON.parse(r.events) as { type: string; step_number?: number }[]).map((e) => e.type)),
+    );
+    const started = commits.filter((c) => c.includes("step.started"));
+    const ended = commits.filter((c) => c.includes("step.succeeded"));
+    // One message each, sent together: one start commit; the ends come in at most two (the
+    // first report may go alone, the others gather while it is under way) — never one per step.
+    expect(started).toHaveLength(1);
+    expect(started[0]?.filter((t) => t === "step.started")).toHaveLength(3);
+    expect(ended.length).toBeLessThanOrEqual(2);
+    expect(ended.flat().filter((t) => t === "step.succeeded")).toHaveLength(3);
+  });
+
   it("runs a side-effect-free step (sleep) on its message's grant while the coordinator records its start", async () => {
     // The start is asked for only once the tool has run: a consumer that waited for the start
     // before running the tool would wait forever here.
