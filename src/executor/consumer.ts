@@ -198,7 +198,14 @@ interface RunCalls {
   report: (report: AttemptReport) => Promise<void>;
 }
 
-function runCalls(stub: RunApi): RunCalls {
+function runCalls(stub: RunApi, messages: number): RunCalls {
+  // A run's only message in the batch (a chain's next step) has nothing to gather: no wait at all.
+  if (messages === 1) {
+    return {
+      start: async (ask) => (await stub.startAttempts([ask]))[0] ?? null,
+      report: (report) => stub.reportAttempts([report]),
+    };
+  }
   return {
     start: batcher((asks: AttemptAsk[]) => stub.startAttempts(asks)),
     report: batcher(async (reports: AttemptReport[]) => {
@@ -244,12 +251,18 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
     await Promise.all(batch.messages.map((m) => handleDeadLetter(m, env)));
     return;
   }
+  const runKey = (body: unknown) => {
+    const b = body as { tenant?: unknown; run_id?: unknown } | null;
+    return `${String(b?.tenant)}:${String(b?.run_id)}`;
+  };
+  const perRun = new Map<string, number>();
+  for (const m of batch.messages) perRun.set(runKey(m.body), (perRun.get(runKey(m.body)) ?? 0) + 1);
   const calls = new Map<string, RunCalls>();
   const callsOf = (body: StepMessage) => {
-    const key = `${body.tenant}:${body.run_id}`;
+    const key = runKey(body);
     let c = calls.get(key);
     if (!c) {
-      c = runCalls(runStub(env, body.tenant, body.run_id));
+      c = runCalls(runStub(env, body.tenant, body.run_id), perRun.get(key) ?? 1);
       calls.set(key, c);
     }
     return c;
