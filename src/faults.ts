@@ -36,6 +36,8 @@ export interface FaultInjector {
   onMessage?(message: StepMessage, delivery: number): MessageFault | undefined;
   /** Called before the coordinator sends a batch to the queue; throw to make the send fail. */
   beforeEnqueue?(messages: readonly StepMessage[]): void;
+  /** Called as a coordinator asks the tenant's gate to open its new run; true makes the call fail. */
+  failGateOpen?(runId: string): boolean;
   /** Called before a coordinator sends its run to the archive queue; throw to make the send fail. */
   beforeArchiveSend?(runId: string): void;
   /** Called before the archive consumer writes a batch to D1; throw to make the write fail. */

@@ -132,19 +132,35 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const work = initial(created);
     const ctx = this.decideContext(now);
     const events = [created, ...transition(work, ctx, () => planned)];
-    // The gate lists the run and gives it its place before anything is stored: a refused run
-    // leaves nothing behind, and pure steps that ran inline in memory changed nothing outside.
     const run = toRun(work);
     const view = gateView(work, run);
-    const opened = await gateStub(this.env, cmd.tenant).open(cmd.runId, view, cmd.limits);
-    if (!opened.allowed) {
-      return {
-        ok: false,
-        status: 429,
-        detail: `Tenant '${cmd.tenant}' already has ${opened.active} active runs, its limit; retry when one finishes`,
-      };
+    const opening = faultInjector()?.failGateOpen?.(cmd.runId)
+      ? Promise.reject(new Error("injected: the tenant's gate is unavailable"))
+      : gateStub(this.env, cmd.tenant).open(cmd.runId, view, cmd.limits);
+    if (view.place === "finished") {
+      // A run finished in memory (a pure plan) takes no place, so the gate cannot refuse it: its
+      // events are written while the gate lists it, and the answer waits for both. Should the
+      // gate fail, the run is erased before anything was sent: the POST fails, leaving nothing.
+      this.persist(work, events, ctx, view);
+      try {
+        await opening;
+      } catch (err) {
+        await this.erase();
+        throw err;
+      }
+    } else {
+      // The gate gives the run its place before anything is stored: a refused run leaves
+      // nothing behind, and pure steps that ran inline in memory changed nothing outside.
+      const opened = await opening;
+      if (!opened.allowed) {
+        return {
+          ok: false,
+          status: 429,
+          detail: `Tenant '${cmd.tenant}' already has ${opened.active} active runs, its limit; retry when one finishes`,
+        };
+      }
+      this.persist(work, events, ctx, view);
     }
-    this.persist(work, events, ctx, view);
     await this.afterCommit(events);
     return { ok: true, value: run };
   }
@@ -553,13 +569,19 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   /** Deletes the run's storage; reads of the run are then served from the D1 archive. */
   private async purge(): Promise<void> {
     const runId = this.state?.runId;
+    await this.erase();
+    log("info", "run storage deleted after retention; served from D1 from now on", { run_id: runId });
+  }
+
+  /** Deletes the run's storage and forgets it: the object holds nothing, as before its first commit. */
+  private async erase(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.armed = null;
     this.state = null;
+    this.syncDue = false;
     this.tables.reset();
     this.outbox.reset();
-    log("info", "run storage deleted after retention; served from D1 from now on", { run_id: runId });
   }
 
   /**
@@ -570,9 +592,12 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
    *   would cost a write per step.
    * - Right after a commit, whose outbox is being carried out this very moment, pending side
    *   effects only need a safety net in case the object dies before they are sent: an alarm
-   *   within `OUTBOX_SAFETY_MS` will do, else one is set `OUTBOX_GRACE_MS` ahead — and moved to
-   *   the real next wake-up once the side effects went out, so a healthy commit does not wake
-   *   the object again. A finished run's archive sync has the purge alarm as its net.
+   *   within `OUTBOX_SAFETY_MS` will do (an alarm already set, or the next deadline, such as a
+   *   dispatched step's), else one is set `OUTBOX_GRACE_MS` ahead — and moved to the real next
+   *   wake-up once the side effects went out, so a healthy commit does not wake the object
+   *   again. A finished run's archive sync has the purge alarm as its net.
+   * - A finished run with nothing pending moves an earlier alarm to its purge at once: left,
+   *   it would wake the object at a deadline that no longer exists only to move on.
    */
   private rearm(flushing = false): Promise<void> {
     const now = clockNow();
@@ -589,12 +614,17 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     if (typeof armed === "number") {
       const needBy = safetyNet ? Math.min(exact ?? Infinity, now + OUTBOX_SAFETY_MS) : exact;
       const obsoleteNet = this.armedAsNet && !safetyNet && pending === null;
-      if (needBy !== null && armed <= needBy && !obsoleteNet) return Promise.resolve();
+      // A finished run with nothing pending has no deadline left: an earlier alarm would only
+      // wake it to find nothing due and move on to the purge, so it moves there now instead.
+      const idle = this.state !== null && isFinished(this.state) && pending === null && armed < (exact ?? Infinity);
+      if (needBy !== null && armed <= needBy && !obsoleteNet && !idle) return Promise.resolve();
     }
-    const at = safetyNet ? Math.min(exact ?? Infinity, Math.max(pending ?? now, now + OUTBOX_GRACE_MS)) : exact;
+    // A deadline within the net's reach (a dispatched step's) is a net already.
+    const net = safetyNet && !(exact !== null && exact <= now + OUTBOX_SAFETY_MS);
+    const at = net ? Math.min(exact ?? Infinity, Math.max(pending ?? now, now + OUTBOX_GRACE_MS)) : exact;
     if (at === armed) return Promise.resolve();
     this.armed = at;
-    this.armedAsNet = safetyNet && at !== exact;
+    this.armedAsNet = net && at !== exact;
     if (counting(this.env)) count("do_rows_written");
     // Not awaited by callers on a request's path: the write is ordered before any message the
     // object sends after it (the output gate), which is all a safety net needs.

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Run, RunEvent } from "../../src/contracts/run";
 import type { StepMessage } from "../../src/contracts/tool";
 import { type FaultInjector, type MessageFault, setFaultInjector } from "../../src/faults";
+import type { RunCoordinator } from "../../src/run/coordinator";
 import { api, createRun, getEvents, waitForRun } from "../helpers/api";
 import { messageKey, terminalEventsPerStep, todoCount } from "../helpers/faults";
 import { eventsOf, watch } from "../helpers/live";
@@ -321,6 +322,61 @@ describe("fault injection through the real queue and coordinator", () => {
     expect(alarm).toBeLessThan(deadline("step.started", 2));
     release();
     expect((await waitForRun(created.run_id)).status).toBe("completed");
+  });
+
+  it("leaves nothing behind when the tenant's gate fails while a run finished in its POST is written", async () => {
+    const failed: string[] = [];
+    setFaultInjector({
+      failGateOpen(runId) {
+        failed.push(runId);
+        return true;
+      },
+    });
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      json: {
+        prompt: "a pure plan",
+        plan: { steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression: "2 + 2" } }] },
+      },
+    });
+    expect(res.status).toBe(500);
+    setFaultInjector(null);
+    expect(failed).toHaveLength(1);
+    const runId = failed[0] as string;
+    // Its events were written while the gate was asked; with the gate's failure they are gone.
+    const held = await runInDurableObject(coordinator("dev", runId), async (instance: RunCoordinator, state) => ({
+      run: await instance.get(),
+      tables: state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('log', 'outbox', 'meta')",
+        )
+        .toArray(),
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(held).toEqual({ run: null, tables: [], alarm: null });
+    expect((await api(`/api/v1/runs/${runId}`)).status).toBe(404);
+    const listed = (await (await api("/api/v1/runs?limit=100")).json()) as { run_id: string }[];
+    expect(listed.map((r) => r.run_id)).not.toContain(runId);
+  });
+
+  it("moves a finished run's earlier alarm to its purge at once, instead of waking at a deadline that is gone", async () => {
+    const created = await createRun({
+      prompt: "one sleep",
+      plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 5 } }] },
+    });
+    const run = await waitForRun(created.run_id);
+    expect(run.status).toBe("completed");
+    const started = (await getEvents(created.run_id)).find((e) => e.type === "step.started");
+    // While the step ran, the alarm was at its deadline, well over a second ahead.
+    expect((started?.data?.deadline_at as number) - Date.parse(started?.at as string)).toBeGreaterThan(1000);
+    const purgeAt = Date.parse(run.completed_at as string) + Number(env.RUN_RETENTION_MS);
+    const alarm = await eventually(
+      "the alarm at the purge",
+      () => runInDurableObject(coordinator("dev", created.run_id), (_, state) => state.storage.getAlarm()),
+      (a) => a === purgeAt,
+      1000,
+    );
+    expect(alarm).toBe(purgeAt);
   });
 
   it("ignores a result that arrives after the run was cancelled, and tells watchers", async () => {
