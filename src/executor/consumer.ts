@@ -11,7 +11,7 @@ import type { AttemptAsk, AttemptReport, RunApi } from "../run/api";
 import { runStub } from "../run/stub";
 import { defaultRegistry } from "../tools/registry";
 import { runTool } from "../tools/run";
-import type { AttemptGrant, AttemptOutcome } from "../tools/types";
+import { type AttemptGrant, type AttemptOutcome, isPure } from "../tools/types";
 import { runTurn } from "./agent-turn";
 import { batcher } from "./batcher";
 import { coalesce } from "./deltas";
@@ -142,7 +142,7 @@ async function handleMessage(
     // pure tool's is not asked for at all (one report starts and ends it), a slower one's start is
     // recorded while it runs. Any other attempt runs only once the coordinator granted it.
     const given: AttemptGrant | null = body.grant ? { ...body.grant, trace_id: trace_id ?? null } : null;
-    const once = given !== null && defaultRegistry.get(given.tool_name)?.executeInline !== undefined;
+    const once = given !== null && isPure(defaultRegistry.get(given.tool_name));
     const starting = given && !once ? ask() : null;
     // A start refused while the tool runs (the run was cancelled, the attempt is stale) stops it.
     const stop = new AbortController();

@@ -2,7 +2,7 @@ import type { Json } from "../contracts/common";
 import type { StepMessage } from "../contracts/tool";
 import { resolveReferences } from "../plan/references";
 import { classifyError, type FailureInfo } from "../tools/errors";
-import type { AttemptGrant, AttemptOutcome } from "../tools/types";
+import { type AttemptGrant, type AttemptOutcome, runsOnGrant } from "../tools/types";
 import { agentTurnContext } from "./agent";
 import { backoffDelay } from "./backoff";
 import { canInline, type DecideContext, policyFor } from "./context";
@@ -175,7 +175,7 @@ export function messageGrant(
 ): NonNullable<StepMessage["grant"]> | null {
   const task = ref.kind === "step" && awaitsConsumer(state, ref, attempt) ? findTask(state, ref) : undefined;
   const tool = task ? ctx.registry.get(task.tool) : undefined;
-  if (!task || !tool || (tool.executeInline === undefined && !tool.sideEffectFree)) return null;
+  if (!task || !runsOnGrant(tool)) return null;
   let input: Record<string, Json>;
   try {
     input = resolveReferences(task.template, stepOutputs(state)) as Record<string, Json>;

@@ -3,7 +3,7 @@ import type { RunOptions } from "../contracts/run";
 import type { RetryPolicy } from "../contracts/tool";
 import type { ToolRegistry } from "../tools/registry";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
-import { DEFAULT_RETRY } from "../tools/types";
+import { DEFAULT_RETRY, isPure } from "../tools/types";
 import type { Task } from "./tasks";
 
 /** How long past its timeout the watchdog waits before it declares an attempt lost. */
@@ -62,4 +62,4 @@ export function policyFor(task: Task, step: PlanStep, options: RunOptions, ctx: 
 }
 
 export const canInline = (tool: string, ctx: DecideContext): boolean =>
-  ctx.inline && ctx.runInline !== undefined && ctx.registry.get(tool)?.executeInline !== undefined;
+  ctx.inline && ctx.runInline !== undefined && isPure(ctx.registry.get(tool));

@@ -613,11 +613,14 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const armed = this.armed;
     if (typeof armed === "number") {
       const needBy = safetyNet ? Math.min(exact ?? Infinity, now + OUTBOX_SAFETY_MS) : exact;
-      const obsoleteNet = this.armedAsNet && !safetyNet && pending === null;
-      // A finished run with nothing pending has no deadline left: an earlier alarm would only
-      // wake it to find nothing due and move on to the purge, so it moves there now instead.
-      const idle = this.state !== null && isFinished(this.state) && pending === null && armed < (exact ?? Infinity);
-      if (needBy !== null && armed <= needBy && !obsoleteNet && !idle) return Promise.resolve();
+      // An earlier alarm that stands for nothing once nothing is pending moves to the real wake-up:
+      // a net whose side effects went out, or any alarm of a finished run (no step comes to move
+      // it later, so it would only wake the object to find nothing due).
+      const stray =
+        pending === null &&
+        armed < (exact ?? Infinity) &&
+        (this.armedAsNet || (this.state !== null && isFinished(this.state)));
+      if (needBy !== null && armed <= needBy && !stray) return Promise.resolve();
     }
     // A deadline within the net's reach (a dispatched step's) is a net already.
     const net = safetyNet && !(exact !== null && exact <= now + OUTBOX_SAFETY_MS);

@@ -97,3 +97,9 @@ export interface AttemptGrant {
 }
 
 export type AttemptOutcome = { ok: true; output: Json } | { ok: false; error: FailureInfo };
+
+/** A pure tool: its step may run inside the coordinator, or on its queue message's grant with one report. */
+export const isPure = (tool: Tool | undefined): boolean => tool?.executeInline !== undefined;
+
+/** A tool whose stale or duplicate attempt changes nothing: its queue message carries its grant. */
+export const runsOnGrant = (tool: Tool | undefined): boolean => isPure(tool) || tool?.sideEffectFree === true;
