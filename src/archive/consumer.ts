@@ -5,7 +5,6 @@ import { log } from "../observability/log";
 import type { RunSnapshot } from "../run/snapshot";
 import { runStub } from "../run/stub";
 import { batchRuns, syncStatements } from "../store/archive-write";
-import { database } from "../store/db";
 import { gateStub } from "../tenancy/gate";
 
 /** The archive queue (wrangler.toml). */
@@ -20,7 +19,6 @@ const RETRY_DELAY_SECONDS = 2;
  * does not — so an archive is never lost.
  */
 export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const db = database(env.DB);
   const pulled = await Promise.all(
     batch.messages.map(async (message) => {
       if ((message.body as { health?: unknown } | null)?.health === true) {
@@ -57,8 +55,8 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
 
   try {
     faultInjector()?.beforeArchiveWrite?.(items.map((i) => i.snap.run.run_id));
-    for (const statements of batchRuns(items.map((i) => syncStatements(db, i.snap)))) {
-      await db.batch(statements as [(typeof statements)[number], ...typeof statements]);
+    for (const statements of batchRuns(items.map((i) => syncStatements(env.DB, i.snap)))) {
+      await env.DB.batch(statements);
     }
   } catch (err) {
     log("error", "archive write to D1 failed; will retry", { runs: items.length, error: err });

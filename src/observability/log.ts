@@ -14,6 +14,11 @@ export function pinLogLevel(level: Level | "off" | null): void {
   forced = level === null ? null : RANK[level];
 }
 
+/** Whether a line of `level` would be written: callers skip building the fields of one that would not. */
+export function logs(level: Level): boolean {
+  return RANK[level] >= (forced ?? threshold);
+}
+
 /** The correlation fields a line may carry; every one is optional. */
 export interface LogFields {
   request_id?: string;
@@ -52,7 +57,7 @@ export function errorFields(err: unknown): { name: string; message: string; retr
  * no header, body or key is ever handed to the logger.
  */
 export function log(level: Level, msg: string, fields: LogFields = {}): void {
-  if (RANK[level] < (forced ?? threshold)) return;
+  if (!logs(level)) return;
   const { error, ...rest } = fields;
   const line = {
     level,

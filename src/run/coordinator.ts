@@ -142,6 +142,9 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       // events are written while the gate lists it, and the answer waits for both. Should the
       // gate fail, the run is erased before anything was sent: the POST fails, leaving nothing.
       this.persist(work, events, ctx, view);
+      // Its purge alarm is set in the same turn, so it joins the events' commit instead of
+      // costing a commit of its own after the gate answered (the answer waits for both).
+      this.ctx.waitUntil(this.rearm(true));
       try {
         await opening;
       } catch (err) {

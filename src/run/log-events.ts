@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import { newSpanId } from "../observability/ids";
-import { type Level, log } from "../observability/log";
+import { type Level, log, logs } from "../observability/log";
 import { recordRun, recordStep } from "../observability/metrics";
 import { findTask } from "./attempts";
 import type { RunEvent } from "./events";
@@ -54,7 +54,7 @@ export function logEvents(env: Env, state: RunState, events: readonly RunEvent[]
     const d = e.data ?? {};
     const step = e.step_number === undefined ? undefined : state.steps.get(e.step_number);
     const level = LEVELS[e.type];
-    if (level) {
+    if (level && logs(level)) {
       log(level, e.type, {
         ...base,
         seq: e.seq,
@@ -112,6 +112,16 @@ function inlineAttempt(
   const ok = moved.transition === "succeeded";
   const code =
     typeof e.data?.code === "string" ? e.data.code : typeof e.data?.reason === "string" ? e.data.reason : "failed";
+  recordStep(env, {
+    tenant: state.tenant,
+    tool,
+    outcome: ok ? "succeeded" : code,
+    runId: state.runId,
+    durationMs: 0,
+    attempt: e.attempt ?? 1,
+    kind: moved.ref.kind,
+  });
+  if (!logs(ok ? "debug" : "warn")) return;
   // Inline attempts finish in the commit that started them: their duration is below the clock's resolution.
   const fields = {
     ...base,
@@ -127,13 +137,4 @@ function inlineAttempt(
     const retryable = moved.transition === "retry" || e.data?.retryable === true;
     log("warn", "step attempt failed", { ...fields, error: { message: e.data?.error, code, retryable } });
   }
-  recordStep(env, {
-    tenant: state.tenant,
-    tool,
-    outcome: ok ? "succeeded" : code,
-    runId: state.runId,
-    durationMs: 0,
-    attempt: e.attempt ?? 1,
-    kind: moved.ref.kind,
-  });
 }

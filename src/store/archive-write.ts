@@ -1,101 +1,138 @@
-import { sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
 import type { RunSnapshot } from "../run/snapshot";
-import { chunk, type Database, MAX_BOUND_PARAMETERS } from "./db";
-import { runLogs, runSteps, runs } from "./schema";
-
-type Statement = BatchItem<"sqlite">;
+import { chunk, MAX_BOUND_PARAMETERS } from "./db";
 
 const durationOf = (start: string | null, end: string | null) =>
   start && end ? Date.parse(end) - Date.parse(start) : null;
+
+/** A JSON column's value as drizzle's `{ mode: "json" }` stores it: text, or NULL for null. */
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+
+/**
+ * The archive's statements are written as SQL, not through drizzle's query builder: they are the
+ * same for every run (only their values change) and run for every run that finishes, where the
+ * builder cost more than the statements' own work (`src/store/schema.ts` is their schema).
+ */
+const RUN_COLUMNS = [
+  "run_id",
+  "tenant",
+  "prompt",
+  "status",
+  "planner",
+  "plan",
+  "step_count",
+  "result",
+  "error",
+  "created_at",
+  "started_at",
+  "completed_at",
+  "duration_ms",
+  "seq",
+  "archived",
+  "rerun_of",
+  "rerun_from_step",
+  "compensation",
+  "options",
+] as const;
+/** Everything but the key, the tenant and the creation time, and only from a snapshot at least as new. */
+const UPSERT_RUN = `INSERT INTO runs (${RUN_COLUMNS.join(", ")}) VALUES (${RUN_COLUMNS.map(() => "?").join(", ")})
+  ON CONFLICT (run_id) DO UPDATE SET ${RUN_COLUMNS.filter((c) => c !== "run_id" && c !== "tenant" && c !== "created_at")
+    .map((c) => `${c} = excluded.${c}`)
+    .join(", ")}
+  WHERE excluded.seq >= runs.seq`;
+
+const STEP_COLUMNS = [
+  "run_id",
+  "step_number",
+  "tenant",
+  "tool_name",
+  "tool_input",
+  "status",
+  "output",
+  "error",
+  "attempts",
+  "started_at",
+  "completed_at",
+  "duration_ms",
+  "created_at",
+] as const;
+const STEP_UPDATES = [
+  "tool_input",
+  "status",
+  "output",
+  "error",
+  "attempts",
+  "started_at",
+  "completed_at",
+  "duration_ms",
+];
+/** Steps per statement: D1 binds at most `MAX_BOUND_PARAMETERS` (the run's id and seq take two). */
+const STEPS_PER_STATEMENT = Math.floor((MAX_BOUND_PARAMETERS - 2) / STEP_COLUMNS.length);
+const stepRow = `(${STEP_COLUMNS.map(() => "?").join(", ")})`;
+/** Only while the run row still holds this snapshot's seq or an older one. */
+const upsertSteps = (
+  n: number,
+) => `INSERT INTO run_steps (${STEP_COLUMNS.join(", ")}) VALUES ${Array(n).fill(stepRow).join(", ")}
+  ON CONFLICT (run_id, step_number) DO UPDATE SET ${STEP_UPDATES.map((c) => `${c} = excluded.${c}`).join(", ")}
+  WHERE (SELECT seq FROM runs WHERE run_id = ?) <= ?`;
+
+const UPSERT_LOG = `INSERT INTO run_logs (run_id, page, tenant, last_seq, events) VALUES (?, ?, ?, ?, ?)
+  ON CONFLICT (run_id, page) DO UPDATE SET events = excluded.events, last_seq = excluded.last_seq
+  WHERE excluded.last_seq >= run_logs.last_seq`;
 
 /**
  * The statements that bring D1 up to a run's snapshot. Idempotent and monotonic: rows carry
  * the snapshot's `seq` and an older snapshot never overwrites a newer one, so redelivered or
  * reordered sync messages are harmless.
  */
-export function syncStatements(db: Database, snap: RunSnapshot): Statement[] {
+export function syncStatements(d1: D1Database, snap: RunSnapshot): D1PreparedStatement[] {
   const { run, tenant, seq } = snap;
-  const row = {
-    runId: run.run_id,
-    tenant,
-    prompt: run.prompt,
-    status: run.status,
-    planner: snap.planner,
-    plan: run.plan,
-    stepCount: run.execution_log.length,
-    result: run.result,
-    error: run.error,
-    createdAt: run.created_at,
-    startedAt: run.started_at,
-    completedAt: run.completed_at,
-    durationMs: durationOf(run.created_at, run.completed_at),
-    seq,
-    archived: snap.finished && snap.events !== null,
-    rerunOf: run.rerun_of?.run_id ?? null,
-    rerunFromStep: run.rerun_of?.from_step ?? null,
-    compensation: run.compensation,
-    options: run.options,
-  };
-  const { runId: _id, tenant: _t, createdAt: _c, ...updatable } = row;
-  const statements: Statement[] = [
-    db
-      .insert(runs)
-      .values(row)
-      .onConflictDoUpdate({ target: runs.runId, set: updatable, setWhere: sql`excluded.seq >= ${runs.seq}` }),
+  const statements = [
+    d1
+      .prepare(UPSERT_RUN)
+      .bind(
+        run.run_id,
+        tenant,
+        run.prompt,
+        run.status,
+        snap.planner,
+        json(run.plan),
+        run.execution_log.length,
+        json(run.result),
+        run.error,
+        run.created_at,
+        run.started_at,
+        run.completed_at,
+        durationOf(run.created_at, run.completed_at),
+        seq,
+        snap.finished && snap.events !== null ? 1 : 0,
+        run.rerun_of?.run_id ?? null,
+        run.rerun_of?.from_step ?? null,
+        json(run.compensation),
+        json(run.options),
+      ),
   ];
-
-  const steps = run.execution_log.map((e) => ({
-    runId: run.run_id,
-    stepNumber: e.step_number,
-    tenant,
-    toolName: e.tool_name,
-    toolInput: e.tool_input,
-    status: e.status,
-    output: e.output,
-    error: e.error,
-    attempts: e.attempts,
-    startedAt: e.started_at,
-    completedAt: e.completed_at,
-    durationMs: e.duration_ms,
-    createdAt: run.created_at,
-  }));
-  for (const part of chunk(steps, Math.floor(MAX_BOUND_PARAMETERS / 13))) {
-    statements.push(
-      db
-        .insert(runSteps)
-        .values(part)
-        .onConflictDoUpdate({
-          target: [runSteps.runId, runSteps.stepNumber],
-          set: {
-            toolInput: sql`excluded.tool_input`,
-            status: sql`excluded.status`,
-            output: sql`excluded.output`,
-            error: sql`excluded.error`,
-            attempts: sql`excluded.attempts`,
-            startedAt: sql`excluded.started_at`,
-            completedAt: sql`excluded.completed_at`,
-            durationMs: sql`excluded.duration_ms`,
-          },
-          // Only while the run row still holds this snapshot's seq or an older one.
-          setWhere: sql`(SELECT seq FROM runs WHERE run_id = ${run.run_id}) <= ${seq}`,
-        }),
-    );
+  for (const part of chunk(run.execution_log, STEPS_PER_STATEMENT)) {
+    const values = part.flatMap((e) => [
+      run.run_id,
+      e.step_number,
+      tenant,
+      e.tool_name,
+      json(e.tool_input),
+      e.status,
+      json(e.output),
+      e.error,
+      e.attempts,
+      e.started_at,
+      e.completed_at,
+      e.duration_ms,
+      run.created_at,
+    ]);
+    statements.push(d1.prepare(upsertSteps(part.length)).bind(...values, run.run_id, seq));
   }
-
   let page = 0;
   for (const events of logPages(snap.events ?? [])) {
     const lastSeq = events.at(-1)?.seq ?? 0;
-    statements.push(
-      db
-        .insert(runLogs)
-        .values({ runId: run.run_id, page, tenant, lastSeq, events })
-        .onConflictDoUpdate({
-          target: [runLogs.runId, runLogs.page],
-          set: { events: sql`excluded.events`, lastSeq: sql`excluded.last_seq` },
-          setWhere: sql`excluded.last_seq >= ${runLogs.lastSeq}`,
-        }),
-    );
+    statements.push(d1.prepare(UPSERT_LOG).bind(run.run_id, page, tenant, lastSeq, JSON.stringify(events)));
     page++;
   }
   return statements;
@@ -130,9 +167,9 @@ export const MAX_BATCH_STATEMENTS = 100;
  * Groups whole runs' statements into batches of at most `MAX_BATCH_STATEMENTS`, so that many
  * runs ending together cost few D1 round trips and each run's rows land atomically.
  */
-export function batchRuns(perRun: Statement[][]): Statement[][] {
-  const batches: Statement[][] = [];
-  let current: Statement[] = [];
+export function batchRuns<S>(perRun: S[][]): S[][] {
+  const batches: S[][] = [];
+  let current: S[] = [];
   for (const statements of perRun) {
     if (current.length > 0 && current.length + statements.length > MAX_BATCH_STATEMENTS) {
       batches.push(current);

@@ -6,6 +6,8 @@ import type { RunSummary } from "../../src/contracts/history";
 import type { Run } from "../../src/contracts/run";
 import { setFaultInjector } from "../../src/faults";
 import type { RunCoordinator } from "../../src/run/coordinator";
+import type { RunSnapshot } from "../../src/run/snapshot";
+import { syncStatements } from "../../src/store/archive-write";
 import { database } from "../../src/store/db";
 import { listRunsStatement } from "../../src/store/runs-query";
 import { api, createRun, getEvents, getRun, waitForRun } from "../helpers/api";
@@ -331,6 +333,68 @@ describe("archive and retention", () => {
     );
     expect(archived?.status).toBe("completed");
     expect(sends.filter((r) => r === run_id).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("keeps D1 at the newest snapshot of a run whichever order its syncs arrive in", async () => {
+    const created = await createRun({
+      prompt: "two syncs",
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "calculator", tool_input: { expression: "6 * 7" } },
+          { step_number: 2, tool_name: "text", tool_input: { operation: "reverse", text: "ab{{steps.1.output}}" } },
+        ],
+      },
+    });
+    await waitForRun(created.run_id);
+    const stub = env.RUNS.get(env.RUNS.idFromName(`dev:${created.run_id}`));
+    const done = (await runInDurableObject(stub, (instance: RunCoordinator) => instance.snapshot())) as RunSnapshot;
+    // The same run under a fresh id (the real archive of the original must not interfere), and a
+    // snapshot of it from before its last step ended.
+    const newer = (runId: string): RunSnapshot => ({ ...done, run: { ...done.run, run_id: runId } });
+    const older = (runId: string): RunSnapshot => ({
+      ...done,
+      seq: done.seq - 3,
+      finished: false,
+      events: null,
+      run: {
+        ...done.run,
+        run_id: runId,
+        status: "running",
+        result: null,
+        completed_at: null,
+        execution_log: done.run.execution_log.map((e) =>
+          e.step_number === 2 ? { ...e, status: "running", output: null, completed_at: null, duration_ms: null } : e,
+        ),
+      },
+    });
+    const sync = (snap: RunSnapshot) => env.DB.batch(syncStatements(env.DB, snap));
+    const stored = async (runId: string) => ({
+      run: await env.DB.prepare("SELECT status, seq, archived, result, step_count FROM runs WHERE run_id = ?")
+        .bind(runId)
+        .first(),
+      steps: (
+        await env.DB.prepare("SELECT step_number, status, output FROM run_steps WHERE run_id = ? ORDER BY step_number")
+          .bind(runId)
+          .all()
+      ).results,
+      pages: (await env.DB.prepare("SELECT page, last_seq FROM run_logs WHERE run_id = ?").bind(runId).all()).results,
+    });
+    const finalRows = {
+      run: { status: "completed", seq: done.seq, archived: 1, result: JSON.stringify("24ba"), step_count: 2 },
+      steps: [
+        { step_number: 1, status: "succeeded", output: "42" },
+        { step_number: 2, status: "succeeded", output: JSON.stringify("24ba") },
+      ],
+      pages: [{ page: 0, last_seq: done.seq }],
+    };
+    for (const [label, order] of [
+      ["newest last", (id: string) => [older(id), newer(id)]],
+      ["newest first", (id: string) => [newer(id), older(id)]],
+    ] as const) {
+      const runId = crypto.randomUUID();
+      for (const snap of order(runId)) await sync(snap);
+      expect(await stored(runId), label).toEqual(finalRows);
+    }
   });
 
   it("keeps the archive when D1 writes fail: they are retried, not lost", async () => {
