@@ -4,8 +4,8 @@ import { faultInjector } from "../faults";
 import { log } from "../observability/log";
 import type { RunSnapshot } from "../run/snapshot";
 import { runStub } from "../run/stub";
-import { batchRuns, syncStatements } from "../store/archive-write";
 import { gateStub } from "../tenancy/gate";
+import { writeArchive } from "./write";
 
 /** The archive queue (wrangler.toml). */
 export const ARCHIVE_QUEUE = "crane-archive";
@@ -54,10 +54,10 @@ export async function handleArchiveBatch(batch: MessageBatch<unknown>, env: Env)
   if (items.length === 0) return;
 
   try {
-    faultInjector()?.beforeArchiveWrite?.(items.map((i) => i.snap.run.run_id));
-    for (const statements of batchRuns(items.map((i) => syncStatements(env.DB, i.snap)))) {
-      await env.DB.batch(statements);
-    }
+    await writeArchive(
+      env.DB,
+      items.map((i) => i.snap),
+    );
   } catch (err) {
     log("error", "archive write to D1 failed; will retry", { runs: items.length, error: err });
     for (const i of items) i.message.retry({ delaySeconds: RETRY_DELAY_SECONDS });

@@ -41,7 +41,10 @@ export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** A finished run whose archive D1 lacks at purge time is synced again and checked again this much later. */
 const PURGE_RECHECK_MS = 60 * 60 * 1000;
 const PURGE_RETRY_AT = "purge_retry_at";
-/** Largest snapshot sent inside an archive message (Cloudflare Queues carry at most 128 KB). */
+/**
+ * Largest snapshot sent inside an archive message (Cloudflare Queues carry at most 128 KB), or
+ * handed to the tenant's gate with the run's final view.
+ */
 const MAX_INLINE_SNAPSHOT_CHARS = 100_000;
 /** How long the alarm leaves a just-committed side effect to the flush that follows the commit. */
 const OUTBOX_GRACE_MS = 5_000;
@@ -56,6 +59,20 @@ const secret = (): string => {
     .replaceAll("/", "_")
     .replaceAll("=", "");
 };
+
+/** A finished run's archive as the gate takes it (a `RunSnapshot`'s JSON), or null when too large to hand over. */
+function archiveText(state: RunState, run: Run, events: readonly RunEvent[]): string | null {
+  const snapshot: RunSnapshot = {
+    tenant: state.tenant,
+    run,
+    planner: state.plan?.planner ?? null,
+    seq: state.seq,
+    finished: true,
+    events: events as RunEvent[],
+  };
+  const text = JSON.stringify(snapshot);
+  return text.length <= MAX_INLINE_SNAPSHOT_CHARS ? text : null;
+}
 
 const refused = (d: Decision<unknown> & { ok: false }): Refusal => ({ ok: false, status: d.status, detail: d.detail });
 const runOf = <A>(r: Result<{ run: Run; answer: A }>): Result<Run> => (r.ok ? { ok: true, value: r.value.run } : r);
@@ -134,14 +151,16 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const events = [created, ...transition(work, ctx, () => planned)];
     const run = toRun(work);
     const view = gateView(work, run);
+    // A run finished in memory hands its archive to the gate with its listing (no archive message).
+    const archive = view.place === "finished" ? archiveText(work, run, events) : null;
     const opening = faultInjector()?.failGateOpen?.(cmd.runId)
       ? Promise.reject(new Error("injected: the tenant's gate is unavailable"))
-      : gateStub(this.env, cmd.tenant).open(cmd.runId, view, cmd.limits);
+      : gateStub(this.env, cmd.tenant).open(cmd.runId, view, cmd.limits, archive ?? undefined);
     if (view.place === "finished") {
       // A run finished in memory (a pure plan) takes no place, so the gate cannot refuse it: its
       // events are written while the gate lists it, and the answer waits for both. Should the
       // gate fail, the run is erased before anything was sent: the POST fails, leaving nothing.
-      this.persist(work, events, ctx, view);
+      this.persist(work, events, ctx, view, archive !== null);
       // Its purge alarm is set in the same turn, so it joins the events' commit instead of
       // costing a commit of its own after the gate answered (the answer waits for both).
       this.ctx.waitUntil(this.rearm(true));
@@ -405,6 +424,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     events: RunEvent[],
     ctx: DecideContext,
     gate: ReturnType<typeof gateView> | null,
+    gateArchives = false,
   ): void {
     const { now } = ctx;
     const messages: StepMessage[] = [];
@@ -425,18 +445,26 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       });
     }
     const created = events.some((e) => e.type === "run.created");
+    let handed = gateArchives;
     this.write(() => {
       this.log.append(events);
       if (messages.length > 0) this.outbox.add("enqueue", { messages }, now);
-      // At creation the gate heard synchronously (`open`).
-      if (gate && !created) this.outbox.add("gate", { view: gate as unknown as Json }, now);
+      // At creation the gate heard synchronously (`open`). The view that finishes the run carries
+      // its archive, which the gate writes to D1 with others (no archive message of its own).
+      if (gate && !created) {
+        const archive = gate.place === "finished" ? archiveText(work, toRun(work), this.log.after(0)) : null;
+        handed = archive !== null;
+        this.outbox.add("gate", { view: gate as unknown as Json, ...(archive ? { archive } : {}) }, now);
+      }
     });
     this.state = work;
     // D1 learns of a run when it finishes (the gate lists it until then), and again whenever a
-    // finished run's log grows. Sent from memory after the commit, stored only should the send
-    // fail: the purge alarm is the net (it finds D1 without the run and syncs it before the
-    // storage goes), so a run finished in its POST writes no outbox row at all.
-    if (isFinished(work)) this.syncDue = true;
+    // finished run's log grows. The finishing commit hands the archive to the gate (above) when it
+    // fits; otherwise, and for a log that grows later, an archive message is sent from memory after
+    // the commit, stored only should the send fail. Either way the purge alarm is the net (it finds
+    // D1 without the run and syncs it before the storage goes), so a run finished in its POST
+    // writes no outbox row at all.
+    if (isFinished(work) && !handed) this.syncDue = true;
   }
 
   /** One transaction of the run's storage, which also deletes the outbox rows carried out since the last. */
@@ -486,8 +514,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const state = this.state as RunState;
     try {
       if (item.kind === "gate") {
-        const { view } = item.payload as unknown as { view: ReturnType<typeof gateView> };
-        await gateStub(this.env, state.tenant).update(state.runId, view, this.maxWaiting);
+        const { view, archive } = item.payload as unknown as { view: ReturnType<typeof gateView>; archive?: string };
+        await gateStub(this.env, state.tenant).update(state.runId, view, this.maxWaiting, archive);
         this.outbox.done(item.id);
         return;
       }

@@ -1,8 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
+import { writeArchive } from "../archive/write";
 import type { RunSummary } from "../contracts/history";
 import type { Approval } from "../contracts/waiting";
 import type { Env } from "../env";
-import { countedSql, countedStub, counting } from "../observability/cost";
+import { faultInjector } from "../faults";
+import { count, countedEnv, countedSql, countedStub, counting } from "../observability/cost";
+import { log } from "../observability/log";
+import type { RunSnapshot } from "../run/snapshot";
 
 export interface Admission {
   allowed: boolean;
@@ -47,6 +51,12 @@ const MAX_FINISHED_IDS = 500;
 const KEEP_ARCHIVED_MS = 10 * 60 * 1000;
 /** How often the gate deletes the archived runs it no longer needs to list. */
 const SWEEP_EVERY_MS = 60 * 1000;
+/** How long the gate gathers the archives handed to it before writing them to D1 together. */
+const ARCHIVE_DELAY_MS = 1000;
+/** Most archives written to D1 per alarm; the rest follow at once. */
+const ARCHIVE_BATCH = 100;
+/** Longest wait between tries while D1 refuses the writes. */
+const ARCHIVE_RETRY_MAX_MS = 60 * 1000;
 
 /**
  * One per tenant. Exact where it must be — two simultaneous POSTs never both take the last
@@ -55,6 +65,11 @@ const SWEEP_EVERY_MS = 60 * 1000;
  * shows its final status at once, without D1 on any step's path. Also the approval inbox, the
  * daily LLM token budget, and request windows per API key (in memory: an eviction forgets a
  * partial window, which errs towards letting a client through).
+ *
+ * A run's coordinator hands the gate its archive (the snapshot D1 keeps) with the view that
+ * finishes it; the gate keeps it in the run's row and writes the archives it holds to D1 a moment
+ * later, many runs per batch, then lists those runs from D1 — so the common run costs no archive
+ * message. A large run, and a finished run's later events, go through the archive queue.
  *
  * Nothing is written until a tenant acts: a health ping or a read of an unknown tenant stores
  * nothing.
@@ -67,20 +82,31 @@ export class TenantGate extends DurableObject<Env> {
 
   private readonly sql: SqlStorage;
 
+  /** Runs whose archive this gate holds, not yet in D1 (null until first needed after a start). */
+  private pending: Set<string> | null = null;
+  /** When the alarm that writes them is set for (null: not known to be set). */
+  private flushAt: number | null = null;
+  /** D1 writes that failed in a row: the next try waits longer. */
+  private failures = 0;
+
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    super(ctx, countedEnv(env));
     this.sql = counting(env) ? countedSql(ctx.storage.sql) : ctx.storage.sql;
   }
 
   /** Whether the tables exist (a read), creating them only when `create` (before a write). */
   private tables(create: boolean): boolean {
     if (this.ready) return true;
-    const found = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").toArray();
+    const found = this.sql
+      .exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'")
+      .toArray();
     if (found.length > 0 || create) {
       this.sql.exec(`CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, place TEXT NOT NULL, seq INTEGER NOT NULL,
         summary TEXT NOT NULL, tools TEXT NOT NULL, rerun_of TEXT, archived INTEGER NOT NULL DEFAULT 0,
-        finished_at INTEGER)`);
+        finished_at INTEGER, archive TEXT)`);
+      // A gate created before archives were handed to it gets the column.
+      if (found[0] && !/\barchive TEXT\b/.test(found[0].sql)) this.sql.exec("ALTER TABLE runs ADD COLUMN archive TEXT");
       this.sql.exec("CREATE INDEX IF NOT EXISTS runs_newest ON runs (created_at DESC, run_id DESC)");
       this.sql.exec(`CREATE TABLE IF NOT EXISTS approvals (
         run_id TEXT NOT NULL, step_number INTEGER NOT NULL, since TEXT NOT NULL, timeout_at TEXT,
@@ -147,6 +173,7 @@ export class TenantGate extends DurableObject<Env> {
     runId: string,
     view: GateView,
     limits: { maxActive: number; maxWaiting: number },
+    archive?: string,
   ): Promise<{ allowed: boolean; active: number }> {
     this.tables(true);
     const known = this.sql.exec("SELECT 1 FROM runs WHERE run_id = ?", runId).toArray().length > 0;
@@ -155,18 +182,21 @@ export class TenantGate extends DurableObject<Env> {
     let place = view.place;
     if (place === "waiting" && this.count("waiting") >= limits.maxWaiting) place = "active";
     if (place === "active" && active >= limits.maxActive) return { allowed: false, active };
-    this.write(runId, { ...view, place }, null);
+    this.write(runId, { ...view, place }, null, archive);
     return { allowed: true, active: active + (place === "active" ? 1 : 0) };
   }
 
-  private write(runId: string, view: GateView, before: string | null): void {
+  /** Stores a run's view (and the archive that came with a finished one); the archive's D1 write follows. */
+  private write(runId: string, view: GateView, before: string | null, archive?: string): void {
+    const handed = view.place === "finished" && archive !== undefined ? archive : null;
     this.count(view.place); // the counts are read before the write they follow
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
-        `INSERT INTO runs (run_id, created_at, place, seq, summary, tools, rerun_of, finished_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO runs (run_id, created_at, place, seq, summary, tools, rerun_of, finished_at, archive)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (run_id) DO UPDATE SET place = excluded.place, seq = excluded.seq,
-           summary = excluded.summary, tools = excluded.tools, finished_at = excluded.finished_at`,
+           summary = excluded.summary, tools = excluded.tools, finished_at = excluded.finished_at,
+           archive = excluded.archive`,
         runId,
         view.summary.created_at,
         view.place,
@@ -175,6 +205,7 @@ export class TenantGate extends DurableObject<Env> {
         JSON.stringify(view.tools),
         view.summary.rerun_of?.run_id ?? null,
         view.place === "finished" ? Date.now() : null,
+        handed,
       );
       // A run the gate did not list yet has no approvals here to replace.
       if (before !== null) this.sql.exec("DELETE FROM approvals WHERE run_id = ?", runId);
@@ -190,6 +221,10 @@ export class TenantGate extends DurableObject<Env> {
         );
       }
     });
+    if (handed !== null) {
+      this.pending?.add(runId);
+      this.flushArchivesIn(ARCHIVE_DELAY_MS);
+    }
     if (before === view.place) return;
     const counts = this.counts as Map<string, number>;
     if (before === "active" || before === "waiting") counts.set(before, (counts.get(before) ?? 1) - 1);
@@ -201,7 +236,7 @@ export class TenantGate extends DurableObject<Env> {
    * slot back and counts toward `maxWaiting` instead; past that it keeps its slot), its summary,
    * its waiting approvals. Views older than the one held are ignored.
    */
-  async update(runId: string, view: GateView, maxWaiting: number): Promise<void> {
+  async update(runId: string, view: GateView, maxWaiting: number, archive?: string): Promise<void> {
     this.tables(true);
     const row = this.sql
       .exec<{ seq: number; place: string }>("SELECT seq, place FROM runs WHERE run_id = ?", runId)
@@ -209,7 +244,7 @@ export class TenantGate extends DurableObject<Env> {
     if (row && row.seq >= view.seq) return;
     let place = view.place;
     if (place === "waiting" && row?.place !== "waiting" && this.count("waiting") >= maxWaiting) place = "active";
-    this.write(runId, { ...view, place }, row?.place ?? null);
+    this.write(runId, { ...view, place }, row?.place ?? null, archive);
   }
 
   /** The archive wrote these runs to D1 (at these log positions): D1 lists them from now on. */
@@ -223,11 +258,77 @@ export class TenantGate extends DurableObject<Env> {
         r.seq,
       );
     }
-    // The sweep reads every listed run: at most once a minute, not with every archive batch.
+    this.sweep(now);
+  }
+
+  /** Deletes the archived runs past `KEEP_ARCHIVED_MS`: it reads every listed run, so at most once a minute. */
+  private sweep(now: number): void {
     if (now - this.swept < SWEEP_EVERY_MS) return;
     this.swept = now;
     // Finished runs only: the counts of active and waiting runs stay as they are.
     this.sql.exec("DELETE FROM runs WHERE archived = 1 AND finished_at < ?", now - KEEP_ARCHIVED_MS);
+  }
+
+  /** Makes sure the alarm writes the archives held here within `ms` (set in the turn of the write it follows). */
+  private flushArchivesIn(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.flushAt !== null && this.flushAt <= at) return;
+    this.flushAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * Writes the archives handed to this gate to D1, many runs per batch, then lists those runs from
+   * D1 (as the archive consumer's `archived` does). Should D1 fail, the archives stay here and the
+   * alarm tries again, waiting longer each time; a run whose archive never reaches D1 is synced
+   * again by its own purge alarm before its storage goes.
+   */
+  override async alarm(): Promise<void> {
+    if (counting(this.env)) count("do_requests");
+    this.flushAt = null;
+    if (!this.tables(false)) return;
+    this.pending ??= new Set(
+      this.sql
+        .exec<{ run_id: string }>("SELECT run_id FROM runs WHERE archive IS NOT NULL")
+        .toArray()
+        .map((r) => r.run_id),
+    );
+    const items: { runId: string; seq: number; snapshot: RunSnapshot }[] = [];
+    for (const runId of [...this.pending].slice(0, ARCHIVE_BATCH)) {
+      const row = this.sql
+        .exec<{ seq: number; archive: string | null }>("SELECT seq, archive FROM runs WHERE run_id = ?", runId)
+        .toArray()[0];
+      if (!row?.archive) {
+        this.pending.delete(runId);
+      } else if (faultInjector()?.loseArchiveMessage?.(runId)) {
+        this.sql.exec("UPDATE runs SET archive = NULL WHERE run_id = ? AND seq = ?", runId, row.seq);
+        this.pending.delete(runId);
+      } else {
+        items.push({ runId, seq: row.seq, snapshot: JSON.parse(row.archive) as RunSnapshot });
+      }
+    }
+    try {
+      await writeArchive(
+        this.env.DB,
+        items.map((i) => i.snapshot),
+      );
+      this.failures = 0;
+    } catch (err) {
+      this.failures++;
+      const retryMs = Math.min(ARCHIVE_RETRY_MAX_MS, ARCHIVE_DELAY_MS * 2 ** this.failures);
+      log("error", "archive write to D1 failed; will retry", { runs: items.length, retry_ms: retryMs, error: err });
+      this.flushArchivesIn(retryMs);
+      return;
+    }
+    for (const { runId, seq } of items) {
+      // A newer archive that came in meanwhile stays for the next write.
+      const done = this.sql
+        .exec("UPDATE runs SET archive = NULL, archived = 1 WHERE run_id = ? AND seq = ? RETURNING run_id", runId, seq)
+        .toArray();
+      if (done.length > 0) this.pending.delete(runId);
+    }
+    this.sweep(Date.now());
+    if (this.pending.size > 0) this.flushArchivesIn(items.length === ARCHIVE_BATCH ? 0 : ARCHIVE_DELAY_MS);
   }
 
   /**
@@ -328,8 +429,9 @@ export interface GateApi {
     runId: string,
     view: GateView,
     limits: { maxActive: number; maxWaiting: number },
+    archive?: string,
   ): Promise<{ allowed: boolean; active: number }>;
-  update(runId: string, view: GateView, maxWaiting: number): Promise<void>;
+  update(runId: string, view: GateView, maxWaiting: number, archive?: string): Promise<void>;
   archived(runs: { run_id: string; seq: number }[]): Promise<void>;
   list(q: GateListQuery): Promise<{ rows: RunSummary[]; total: number; finished: string[] }>;
   approvals(limit: number, after: { s: string; r: string; n: number } | null): Promise<Approval[]>;

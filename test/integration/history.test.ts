@@ -302,6 +302,49 @@ describe("archive and retention", () => {
     expect(tables).not.toContain("outbox");
   });
 
+  it("hands the archive of a run to its tenant's gate, which writes it to D1 without an archive message", async () => {
+    const key = await apiKeyFor("t-gate-archives");
+    const sends: string[] = [];
+    setFaultInjector({ beforeArchiveSend: (runId) => void sends.push(runId) });
+    // One finished inside its POST (the archive goes with the gate's `open`), one through the
+    // queue (with the view that finishes it, from the outbox).
+    const inline = (await (await api("/api/v1/runs", { method: "POST", key, json: calc("9 * 9") })).json()) as Run;
+    const queued = (await (
+      await api("/api/v1/runs", {
+        method: "POST",
+        key,
+        json: { prompt: "nap", plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 50 } }] } },
+      })
+    ).json()) as Run;
+    expect(inline.status).toBe("completed");
+    expect(queued.status).not.toBe("completed");
+    const gate = env.GATES.get(env.GATES.idFromName("t-gate-archives"));
+    for (const run_id of [inline.run_id, queued.run_id]) {
+      const archived = await eventually(
+        "the archived run",
+        () =>
+          env.DB.prepare("SELECT r.status, l.last_seq FROM runs r JOIN run_logs l USING (run_id) WHERE run_id = ?")
+            .bind(run_id)
+            .first<{ status: string; last_seq: number }>(),
+        (row) => row !== null,
+      );
+      expect(archived?.status).toBe("completed");
+      const served = (await api(`/api/v1/runs/${run_id}/events`, { key }).then((r) => r.json())) as { seq: number }[];
+      expect(archived?.last_seq).toBe(served.at(-1)?.seq);
+      // The gate let go of the archive and lists the run from D1 from now on.
+      const row = await runInDurableObject(gate, (_: unknown, state: DurableObjectState) =>
+        state.storage.sql
+          .exec<{ archived: number; archive: string | null }>(
+            "SELECT archived, archive FROM runs WHERE run_id = ?",
+            run_id,
+          )
+          .one(),
+      );
+      expect(row).toEqual({ archived: 1, archive: null });
+    }
+    expect(sends).toEqual([]);
+  });
+
   it("stores an archive send that failed in the outbox and retries it from there", { timeout: 20_000 }, async () => {
     const key = await apiKeyFor("t-send-fails");
     const sends: string[] = [];
@@ -311,7 +354,16 @@ describe("archive and retention", () => {
         if (sends.filter((r) => r === runId).length === 1) throw new Error("injected: queue unavailable");
       },
     });
-    const { run_id } = (await (await api("/api/v1/runs", { method: "POST", key, json: calc("8 * 8") })).json()) as Run;
+    // A run too large to hand to the gate (over 100,000 characters as JSON) goes through the queue.
+    const big = "x".repeat(9_000);
+    const steps = [1, 2, 3, 4].map((n) => ({
+      step_number: n,
+      tool_name: "text",
+      tool_input: { operation: "uppercase", text: big },
+    }));
+    const res = await api("/api/v1/runs", { method: "POST", key, json: { prompt: "large", plan: { steps } } });
+    const { run_id, status } = (await res.json()) as Run;
+    expect(status).toBe("completed");
     const stub = env.RUNS.get(env.RUNS.idFromName(`t-send-fails:${run_id}`));
     const stored = await eventually(
       "the failed send in the outbox",
