@@ -12,6 +12,13 @@ const json = (value: unknown) => (value === null || value === undefined ? null :
  * same for every run (only their values change) and run for every run that finishes, where the
  * builder cost more than the statements' own work (`src/store/schema.ts` is their schema).
  */
+/** `column = excluded.column` for every column but the key and those never updated. */
+const updates = (columns: readonly string[], kept: readonly string[]) =>
+  columns
+    .filter((c) => !kept.includes(c))
+    .map((c) => `${c} = excluded.${c}`)
+    .join(", ");
+
 const RUN_COLUMNS = [
   "run_id",
   "tenant",
@@ -35,9 +42,7 @@ const RUN_COLUMNS = [
 ] as const;
 /** Everything but the key, the tenant and the creation time, and only from a snapshot at least as new. */
 const UPSERT_RUN = `INSERT INTO runs (${RUN_COLUMNS.join(", ")}) VALUES (${RUN_COLUMNS.map(() => "?").join(", ")})
-  ON CONFLICT (run_id) DO UPDATE SET ${RUN_COLUMNS.filter((c) => c !== "run_id" && c !== "tenant" && c !== "created_at")
-    .map((c) => `${c} = excluded.${c}`)
-    .join(", ")}
+  ON CONFLICT (run_id) DO UPDATE SET ${updates(RUN_COLUMNS, ["run_id", "tenant", "created_at"])}
   WHERE excluded.seq >= runs.seq`;
 
 const STEP_COLUMNS = [
@@ -55,16 +60,6 @@ const STEP_COLUMNS = [
   "duration_ms",
   "created_at",
 ] as const;
-const STEP_UPDATES = [
-  "tool_input",
-  "status",
-  "output",
-  "error",
-  "attempts",
-  "started_at",
-  "completed_at",
-  "duration_ms",
-];
 /** Steps per statement: D1 binds at most `MAX_BOUND_PARAMETERS` (the run's id and seq take two). */
 const STEPS_PER_STATEMENT = Math.floor((MAX_BOUND_PARAMETERS - 2) / STEP_COLUMNS.length);
 const stepRow = `(${STEP_COLUMNS.map(() => "?").join(", ")})`;
@@ -72,7 +67,7 @@ const stepRow = `(${STEP_COLUMNS.map(() => "?").join(", ")})`;
 const upsertSteps = (
   n: number,
 ) => `INSERT INTO run_steps (${STEP_COLUMNS.join(", ")}) VALUES ${Array(n).fill(stepRow).join(", ")}
-  ON CONFLICT (run_id, step_number) DO UPDATE SET ${STEP_UPDATES.map((c) => `${c} = excluded.${c}`).join(", ")}
+  ON CONFLICT (run_id, step_number) DO UPDATE SET ${updates(STEP_COLUMNS, ["run_id", "step_number", "tenant", "tool_name", "created_at"])}
   WHERE (SELECT seq FROM runs WHERE run_id = ?) <= ?`;
 
 const UPSERT_LOG = `INSERT INTO run_logs (run_id, page, tenant, last_seq, events) VALUES (?, ?, ?, ?, ?)

@@ -267,7 +267,11 @@ describe("history", () => {
     expect(calculator?.input_schema.type).toBe("object");
     expect(calculator?.breaker.state).toBe("closed");
     expect(await client.health()).toMatchObject({ status: "healthy" });
-    const metrics = await client.metrics({ since: new Date(Date.now() - 3_600_000) });
+    // Metrics read D1, which has a finished run about a second after it ended (the gate's archive write).
+    const metrics = await poll("the archived runs in the metrics", async () => {
+      const m = await client.metrics({ since: new Date(Date.now() - 3_600_000) });
+      return m.runs.total > 0 ? m : null;
+    });
     expect(metrics.runs.total).toBeGreaterThan(0);
     expect(metrics.tools.some((t) => t.tool === "calculator")).toBe(true);
   });

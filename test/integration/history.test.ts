@@ -1,4 +1,4 @@
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Problem } from "../../src/contracts/common";
@@ -342,6 +342,23 @@ describe("archive and retention", () => {
       );
       expect(row).toEqual({ archived: 1, archive: null });
     }
+    expect(sends).toEqual([]);
+  });
+
+  it("writes the archives a gate holds after the gate restarts", async () => {
+    const key = await apiKeyFor("t-gate-restart");
+    const sends: string[] = [];
+    setFaultInjector({ beforeArchiveSend: (runId) => void sends.push(runId) });
+    const { run_id } = (await (await api("/api/v1/runs", { method: "POST", key, json: calc("3 * 3") })).json()) as Run;
+    // The gate forgets what it held in memory before its alarm writes the archive to D1.
+    await evictDurableObject(env.GATES.get(env.GATES.idFromName("t-gate-restart")));
+    const archived = await eventually(
+      "the archived run",
+      () => env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(run_id).first<{ status: string }>(),
+      (row) => row !== null,
+    );
+    expect(archived?.status).toBe("completed");
+    // Written by the restarted gate, not by the run's purge (which would sync through the queue).
     expect(sends).toEqual([]);
   });
 
