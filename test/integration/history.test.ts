@@ -362,6 +362,35 @@ describe("archive and retention", () => {
     expect(sends).toEqual([]);
   });
 
+  it("adds the archive column to a gate created before archives were handed to it", async () => {
+    const key = await apiKeyFor("t-old-gate");
+    const gate = env.GATES.get(env.GATES.idFromName("t-old-gate"));
+    // The runs table as gates created it before v1.1's archive hand-over.
+    await runInDurableObject(gate, (_: unknown, state: DurableObjectState) => {
+      state.storage.sql.exec(`CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, place TEXT NOT NULL, seq INTEGER NOT NULL,
+        summary TEXT NOT NULL, tools TEXT NOT NULL, rerun_of TEXT, archived INTEGER NOT NULL DEFAULT 0,
+        finished_at INTEGER)`);
+    });
+    await evictDurableObject(gate);
+    const res = await api("/api/v1/runs", { method: "POST", key, json: calc("4 * 4") });
+    expect(res.status).toBe(201);
+    const { run_id } = (await res.json()) as Run;
+    expect((await list("", key)).runs.map((r) => r.run_id)).toEqual([run_id]);
+    await eventually(
+      "the archived run",
+      () => env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(run_id).first<{ status: string }>(),
+      (row) => row?.status === "completed",
+    );
+    const columns = await runInDurableObject(gate, (_: unknown, state: DurableObjectState) =>
+      state.storage.sql
+        .exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE name = 'runs'")
+        .one()
+        .sql.includes("archive TEXT"),
+    );
+    expect(columns).toBe(true);
+  });
+
   it("stores an archive send that failed in the outbox and retries it from there", { timeout: 20_000 }, async () => {
     const key = await apiKeyFor("t-send-fails");
     const sends: string[] = [];
