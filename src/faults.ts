@@ -40,9 +40,12 @@ export interface FaultInjector {
   failGateOpen?(runId: string): boolean;
   /** Called before a coordinator sends its run to the archive queue; throw to make the send fail. */
   beforeArchiveSend?(runId: string): void;
-  /** Called before the archive consumer writes a batch to D1; throw to make the write fail. */
+  /** Called before the archive consumer or a tenant's gate writes a batch to D1; throw to make the write fail. */
   beforeArchiveWrite?(runIds: readonly string[]): void;
-  /** Called for each archive message; true loses it (acked, nothing written): a message the queue lost. */
+  /**
+   * Called for each archive message, and each archive a tenant's gate is about to write; true loses
+   * it (acked, or dropped by the gate; nothing written): a message the queue lost, a gate that forgot.
+   */
   loseArchiveMessage?(runId: string): boolean;
 }
 
