@@ -9,9 +9,10 @@
  *   node bench/waiting.ts               # 1,000 runs, a 60 s quiet window
  *   node bench/waiting.ts --runs 200 --quiet-s 20
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { LocalCrane } from "../scripts/local-wrangler.ts";
+import { group, pool } from "./proc.ts";
 
 const argv = process.argv.slice(2);
 const option = (name: string) => {
@@ -21,36 +22,7 @@ const option = (name: string) => {
 const RUNS = Number(option("--runs") ?? 1000);
 const QUIET_S = Number(option("--quiet-s") ?? 60);
 const CONCURRENCY = 16;
-const TICKS = 100; // clock ticks per second (USER_HZ on Linux)
 const ROOT = path.resolve(import.meta.dirname, "..");
-
-/** CPU seconds (user + system) and resident MiB of every process in a process group. */
-function group(pgid: number): { cpuS: number; rssMiB: number } {
-  let ticks = 0;
-  let kib = 0;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) !== pgid) continue;
-      ticks += Number(fields[11]) + Number(fields[12]);
-      kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ESRCH") throw err;
-    }
-  }
-  return { cpuS: ticks / TICKS, rssMiB: kib / 1024 };
-}
-
-async function pool<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
-}
 
 const crane = new LocalCrane();
 try {

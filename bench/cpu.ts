@@ -1,0 +1,112 @@
+/**
+ * The runtime's CPU per run: calc-dag at 16 in flight, Crane (inline placement, as `npm run dev`)
+ * against the floor (`bench/peers/floor`), in alternating rounds on fresh `wrangler dev`s. Locally
+ * one workerd thread does all the work, so CPU time per run is what throughput is made of, and it
+ * moves far less from run to run than runs/s on a shared machine. CPU is user + system time of the
+ * runtime's processes (from /proc), from the first timed run until the archive has settled.
+ *
+ *   node bench/cpu.ts                 # 3 rounds of 600 runs each
+ *   node bench/cpu.ts --rounds 5 --runs 1000
+ */
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { LocalCrane } from "../scripts/local-wrangler.ts";
+import { group, pool } from "./proc.ts";
+
+const argv = process.argv.slice(2);
+const option = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const ROUNDS = Number(option("--rounds") ?? 3);
+const RUNS = Number(option("--runs") ?? 600);
+const CONCURRENCY = 16;
+const SETTLE_MS = 2500; // the gate writes the archive a second after a run ends
+const ROOT = path.resolve(import.meta.dirname, "..");
+
+const calcDag = {
+  prompt: "calc-dag",
+  plan: {
+    steps: [
+      { step_number: 1, tool_name: "calculator", tool_input: { expression: "12*7" } },
+      { step_number: 2, tool_name: "calculator", tool_input: { expression: "100/4" } },
+      { step_number: 3, tool_name: "calculator", tool_input: { expression: "2^10" } },
+      {
+        step_number: 4,
+        tool_name: "calculator",
+        tool_input: { expression: "{{steps.1.output}} + {{steps.2.output}} + {{steps.3.output}}" },
+      },
+    ],
+  },
+};
+
+const engines = {
+  crane: {
+    start: () => new LocalCrane(),
+    one: async (w: LocalCrane) => {
+      const res = await w.api("/api/v1/runs", { method: "POST", json: calcDag });
+      const run = (await res.json()) as { status?: string; result?: unknown };
+      if (res.status !== 201 || run.status !== "completed" || run.result !== 1133) throw new Error(JSON.stringify(run));
+    },
+  },
+  floor: {
+    start: () => new LocalCrane("bench/peers/floor/wrangler.toml", "/health"),
+    one: async (w: LocalCrane) => {
+      const res = await fetch(`${w.url}/run?scenario=calc-dag&placement=inline`, { method: "POST" });
+      const run = (await res.json()) as { status?: string; result?: unknown };
+      if (run.status !== "completed" || run.result !== 1133) throw new Error(JSON.stringify(run));
+    },
+  },
+};
+
+async function round(name: keyof typeof engines): Promise<{ cpuMsPerRun: number; runsPerS: number }> {
+  const engine = engines[name];
+  const w = engine.start();
+  try {
+    if (name === "crane") w.migrate();
+    await w.start({ RATE_LIMIT_REQUESTS: "100000000", MAX_ACTIVE_RUNS: "100000", LOG_LEVEL: "warn" });
+    const runs = (n: number) => Array.from({ length: n }, (_, i) => i);
+    await pool(runs(100), 8, () => engine.one(w)); // warm-up
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const before = group(w.pgid as number).cpuS;
+    const t0 = performance.now();
+    await pool(runs(RUNS), CONCURRENCY, () => engine.one(w));
+    const seconds = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const cpuS = group(w.pgid as number).cpuS - before;
+    return { cpuMsPerRun: (cpuS * 1000) / RUNS, runsPerS: RUNS / seconds };
+  } finally {
+    w.kill();
+  }
+}
+
+const rounds: { crane: number; floor: number; ratio: number; crane_runs_per_s: number; floor_runs_per_s: number }[] =
+  [];
+for (let i = 0; i < ROUNDS; i++) {
+  const floor = await round("floor");
+  const crane = await round("crane");
+  const r = {
+    crane: Number(crane.cpuMsPerRun.toFixed(2)),
+    floor: Number(floor.cpuMsPerRun.toFixed(2)),
+    ratio: Number((floor.cpuMsPerRun / crane.cpuMsPerRun).toFixed(2)),
+    crane_runs_per_s: Number(crane.runsPerS.toFixed(1)),
+    floor_runs_per_s: Number(floor.runsPerS.toFixed(1)),
+  };
+  rounds.push(r);
+  console.log(`round ${i + 1}: CPU ms per run crane ${r.crane}, floor ${r.floor} (floor / crane ${r.ratio})`);
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+const result = {
+  at: new Date().toISOString(),
+  command: `node bench/cpu.ts --rounds ${ROUNDS} --runs ${RUNS}`,
+  plan: "calc-dag, inline placement, 16 in flight",
+  cpu_ms_per_run: { crane: median(rounds.map((r) => r.crane)), floor: median(rounds.map((r) => r.floor)) },
+  /** The floor's CPU per run over Crane's: the runs/s ratio the machine's CPU allows. */
+  floor_over_crane: median(rounds.map((r) => r.ratio)),
+  rounds,
+};
+console.log(JSON.stringify(result, null, 2));
+writeFileSync(
+  path.join(ROOT, "bench/results", `${result.at.replaceAll(":", "-")}-cpu.json`),
+  `${JSON.stringify(result, null, 2)}\n`,
+);
