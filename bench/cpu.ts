@@ -11,6 +11,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { LocalCrane } from "../scripts/local-wrangler.ts";
+import { calcDag } from "./plans.ts";
 import { group, pool } from "./proc.ts";
 
 const argv = process.argv.slice(2);
@@ -23,22 +24,6 @@ const RUNS = Number(option("--runs") ?? 600);
 const CONCURRENCY = 16;
 const SETTLE_MS = 2500; // the gate writes the archive a second after a run ends
 const ROOT = path.resolve(import.meta.dirname, "..");
-
-const calcDag = {
-  prompt: "calc-dag",
-  plan: {
-    steps: [
-      { step_number: 1, tool_name: "calculator", tool_input: { expression: "12*7" } },
-      { step_number: 2, tool_name: "calculator", tool_input: { expression: "100/4" } },
-      { step_number: 3, tool_name: "calculator", tool_input: { expression: "2^10" } },
-      {
-        step_number: 4,
-        tool_name: "calculator",
-        tool_input: { expression: "{{steps.1.output}} + {{steps.2.output}} + {{steps.3.output}}" },
-      },
-    ],
-  },
-};
 
 const engines = {
   crane: {

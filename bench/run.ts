@@ -22,11 +22,13 @@
  * with BENCH_COUNTERS=true count the billable operations of each plan, priced per million runs.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { killGroup, portFree } from "../scripts/local-wrangler.ts";
 import { COST_PLANS, type CostRow, costTable, measureCost, PRICES_SOURCE } from "./cost.ts";
+import { calcDag } from "./plans.ts";
+import { group } from "./proc.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -189,21 +191,6 @@ async function load(concurrency: number, total: number, one: () => Promise<Sampl
 
 // ---------- Crane plans (the floor and Workflows run the same shapes) ----------
 
-const calcDag = {
-  prompt: "calc-dag",
-  plan: {
-    steps: [
-      { step_number: 1, tool_name: "calculator", tool_input: { expression: "12*7" } },
-      { step_number: 2, tool_name: "calculator", tool_input: { expression: "100/4" } },
-      { step_number: 3, tool_name: "calculator", tool_input: { expression: "2^10" } },
-      {
-        step_number: 4,
-        tool_name: "calculator",
-        tool_input: { expression: "{{steps.1.output}} + {{steps.2.output}} + {{steps.3.output}}" },
-      },
-    ],
-  },
-};
 const sleepDag = (maxParallel: number) => ({
   prompt: "sleep-dag",
   options: { max_parallel: maxParallel },
@@ -242,32 +229,13 @@ const single = (tool: string, input: Json, prompt: string) => ({
 
 // ---------- memory ----------
 
-/** Resident memory (MiB) of every process in a process group: wrangler and its workerd. */
-function groupRssMiB(pgid: number): number {
-  let kib = 0;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) !== pgid) continue;
-      const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-      kib += Number(rss?.[1] ?? 0);
-    } catch (err) {
-      // The process ended between listing and reading it.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ESRCH") throw err;
-    }
-  }
-  return kib / 1024;
-}
-
 /** Samples a process group's RSS every `everyMs` until stopped; resolves to the peak (MiB). */
 function rssSampler(pgid: number | null, everyMs = 50) {
   let on = true;
   let peak = 0;
   const done = (async () => {
     while (on && pgid) {
-      peak = Math.max(peak, groupRssMiB(pgid));
+      peak = Math.max(peak, group(pgid).rssMiB);
       await new Promise((r) => setTimeout(r, everyMs));
     }
     return Math.round(peak);
@@ -867,7 +835,7 @@ async function scaleScenario(name: string, subject: ScaleSubject): Promise<Recor
     { length: SCALE_RUNS },
     (_, i): Kind => (i % 10 < 4 ? "calc" : i % 10 < 7 ? "sleep" : "todo"),
   );
-  const idle = Math.round(groupRssMiB(w.pgid ?? 0));
+  const idle = Math.round(group(w.pgid ?? 0).rssMiB);
   const stop = rssSampler(w.pgid, 100);
   const t0 = performance.now();
   const samples = await Promise.all(
