@@ -60,16 +60,20 @@ const secret = (): string => {
     .replaceAll("=", "");
 };
 
-/** A finished run's archive as the gate takes it (a `RunSnapshot`'s JSON), or null when too large to hand over. */
-function archiveText(state: RunState, run: Run, events: readonly RunEvent[]): string | null {
-  const snapshot: RunSnapshot = {
+/** What the archive keeps of a run: the run as the API shows it, and its whole log once it finished. */
+function snapshotOf(state: RunState, run: Run, events: RunEvent[] | null): RunSnapshot {
+  return {
     tenant: state.tenant,
     run,
     planner: state.plan?.planner ?? null,
     seq: state.seq,
-    finished: true,
-    events: events as RunEvent[],
+    finished: isFinished(state),
+    events,
   };
+}
+
+/** A snapshot's JSON when it fits an archive message or a hand-over to the gate; null when larger. */
+function fittingJson(snapshot: RunSnapshot): string | null {
   const text = JSON.stringify(snapshot);
   return text.length <= MAX_INLINE_SNAPSHOT_CHARS ? text : null;
 }
@@ -152,7 +156,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const run = toRun(work);
     const view = gateView(work, run);
     // A run finished in memory hands its archive to the gate with its listing (no archive message).
-    const archive = view.place === "finished" ? archiveText(work, run, events) : null;
+    const archive = view.place === "finished" ? fittingJson(snapshotOf(work, run, events)) : null;
     const opening = faultInjector()?.failGateOpen?.(cmd.runId)
       ? Promise.reject(new Error("injected: the tenant's gate is unavailable"))
       : gateStub(this.env, cmd.tenant).open(cmd.runId, view, cmd.limits, archive ?? undefined);
@@ -295,16 +299,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   /** What the archive copies to D1: the run as served, plus the whole log once it finished. */
   async snapshot(): Promise<RunSnapshot | null> {
     const s = this.state;
-    if (!s) return null;
-    const finished = isFinished(s);
-    return {
-      tenant: s.tenant,
-      run: toRun(s),
-      planner: s.plan?.planner ?? null,
-      seq: s.seq,
-      finished,
-      events: finished ? this.log.after(0) : null,
-    };
+    return s ? snapshotOf(s, toRun(s), isFinished(s) ? this.log.after(0) : null) : null;
   }
 
   /**
@@ -452,7 +447,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       // At creation the gate heard synchronously (`open`). The view that finishes the run carries
       // its archive, which the gate writes to D1 with others (no archive message of its own).
       if (gate && !created) {
-        const archive = gate.place === "finished" ? archiveText(work, toRun(work), this.log.after(0)) : null;
+        const archive =
+          gate.place === "finished" ? fittingJson(snapshotOf(work, toRun(work), this.log.after(0))) : null;
         handed = archive !== null;
         this.outbox.add("gate", { view: gate as unknown as Json, ...(archive ? { archive } : {}) }, now);
       }
@@ -558,7 +554,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     const state = this.state as RunState;
     faultInjector()?.beforeArchiveSend?.(state.runId);
     const snapshot = await this.snapshot();
-    const inline = snapshot && JSON.stringify(snapshot).length <= MAX_INLINE_SNAPSHOT_CHARS;
+    const inline = snapshot !== null && fittingJson(snapshot) !== null;
     await this.env.ARCHIVE.send(
       { run_id: state.runId, tenant: state.tenant, seq: state.seq, ...(inline ? { snapshot } : {}) },
       { contentType: "json" },

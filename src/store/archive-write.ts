@@ -1,3 +1,8 @@
+/**
+ * The archive's statements, written as SQL rather than through drizzle's query builder: they are
+ * the same for every run (only their values change) and run for every run that finishes, where
+ * the builder cost more than the statements' own work (`src/store/schema.ts` is their schema).
+ */
 import type { RunSnapshot } from "../run/snapshot";
 import { chunk, MAX_BOUND_PARAMETERS } from "./db";
 
@@ -7,11 +12,6 @@ const durationOf = (start: string | null, end: string | null) =>
 /** A JSON column's value as drizzle's `{ mode: "json" }` stores it: text, or NULL for null. */
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 
-/**
- * The archive's statements are written as SQL, not through drizzle's query builder: they are the
- * same for every run (only their values change) and run for every run that finishes, where the
- * builder cost more than the statements' own work (`src/store/schema.ts` is their schema).
- */
 /** `column = excluded.column` for every column but the key and those never updated. */
 const updates = (columns: readonly string[], kept: readonly string[]) =>
   columns

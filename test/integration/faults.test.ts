@@ -158,8 +158,9 @@ describe("fault injection through the real queue and coordinator", () => {
     const created = await createRun({ prompt: "a chain through the queue", plan: { steps } });
     const run = await waitForRun(created.run_id);
     expect(run.status).toBe("completed");
-    // Twelve commits each left side effects (six sends, the gate's updates, the archive sync);
-    // every one went out, and only the rows of the commit that finished the run are still there.
+    // Twelve commits each left side effects (six sends, the gate's updates, the last of which
+    // carries the run's archive); every one went out, and only the rows of the commit that
+    // finished the run are still there: its gate update (no archive sync of its own).
     const rows = await runInDurableObject(coordinator("dev", created.run_id), (_, state) =>
       state.storage.sql
         .exec<{ kind: string }>("SELECT kind FROM outbox")
@@ -169,6 +170,7 @@ describe("fault injection through the real queue and coordinator", () => {
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.filter((k) => k === "enqueue")).toEqual([]);
     expect(rows.length).toBeLessThanOrEqual(2);
+    expect(rows).toEqual(["gate"]);
   });
 
   // Pure steps reach the queue only when the project sends every step there.
