@@ -8,11 +8,13 @@
  *   node bench/cpu.ts                 # 3 rounds of 600 runs each
  *   node bench/cpu.ts --rounds 5 --runs 1000
  */
+
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { LocalCrane } from "../scripts/local-wrangler.ts";
 import { calcDag } from "./plans.ts";
 import { group, pool } from "./proc.ts";
+import { DEV_TOOLING } from "./tooling.ts"; // sets the environment every wrangler dev below starts with
 
 const argv = process.argv.slice(2);
 const option = (name: string) => {
@@ -83,6 +85,7 @@ for (let i = 0; i < ROUNDS; i++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
 const result = {
   at: new Date().toISOString(),
+  dev_tooling: DEV_TOOLING,
   command: `node bench/cpu.ts --rounds ${ROUNDS} --runs ${RUNS}`,
   plan: "calc-dag, inline placement, 16 in flight",
   cpu_ms_per_run: { crane: median(rounds.map((r) => r.crane)), floor: median(rounds.map((r) => r.floor)) },

@@ -18,9 +18,12 @@
  *                                                   # Crane (and wrangler) from another checkout;
  *                                                   # the floor and Workflows from this one
  *   --only calc,sleep,growth,scale,cost             # a subset (for working on the driver)
+ *   --dev-tooling                                   # keep wrangler dev's local explorer and trace
+ *                                                   # collector on (bench/tooling.ts: off by default)
  * Last, the cost of a run (bench/cost.ts): two more Crane instances (inline and queue placement)
  * with BENCH_COUNTERS=true count the billable operations of each plan, priced per million runs.
  */
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -29,6 +32,7 @@ import { killGroup, portFree } from "../scripts/local-wrangler.ts";
 import { COST_PLANS, type CostRow, costTable, measureCost, PRICES_SOURCE } from "./cost.ts";
 import { calcDag } from "./plans.ts";
 import { group } from "./proc.ts";
+import { DEV_TOOLING } from "./tooling.ts"; // sets the environment every wrangler dev below starts with
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -674,6 +678,8 @@ async function main() {
     },
     node: process.version,
     wrangler,
+    // wrangler dev's local explorer and trace collector (bench/tooling.ts): off unless --dev-tooling.
+    dev_tooling: DEV_TOOLING,
     bench_commit: git(ROOT, "rev-parse", "--short", "HEAD"),
     bench_uncommitted_changes: git(ROOT, "status", "--porcelain", "--", "bench", ":!bench/results") !== "",
     crane: { dir: CRANE_DIR, commit: craneCommit, uncommitted_changes: craneDirty },

@@ -9,10 +9,12 @@
  *   node bench/waiting.ts               # 1,000 runs, a 60 s quiet window
  *   node bench/waiting.ts --runs 200 --quiet-s 20
  */
+
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { LocalCrane } from "../scripts/local-wrangler.ts";
 import { group, pool } from "./proc.ts";
+import { DEV_TOOLING } from "./tooling.ts"; // sets the environment every wrangler dev below starts with
 
 const argv = process.argv.slice(2);
 const option = (name: string) => {
@@ -83,6 +85,7 @@ try {
 
   const result = {
     at: new Date().toISOString(),
+    dev_tooling: DEV_TOOLING,
     command: `node bench/waiting.ts --runs ${RUNS} --quiet-s ${QUIET_S}`,
     runs: RUNS,
     created_per_s: Number((RUNS / createS).toFixed(1)),

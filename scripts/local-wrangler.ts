@@ -6,7 +6,8 @@ import path from "node:path";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const WRANGLER = path.join(ROOT, "node_modules/.bin/wrangler");
-const ENV = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+/** Read when wrangler starts, so that a setting made after this module loaded (bench/tooling.ts) applies. */
+const env = () => ({ ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" });
 
 const randomPort = () => 18_000 + Math.floor(Math.random() * 2_000);
 const claimed = new Set<number>();
@@ -65,7 +66,7 @@ export class LocalCrane {
       ["d1", "migrations", "apply", "crane", "--local", "--persist-to", this.persistTo, "-c", this.config],
       {
         cwd: ROOT,
-        env: ENV,
+        env: env(),
         stdio: "pipe",
       },
     );
@@ -101,7 +102,7 @@ export class LocalCrane {
     args.push("--inspector-port", String(this.port + 1));
     for (const [k, v] of Object.entries({ ENVIRONMENT: "development", ...vars })) args.push("--var", `${k}:${v}`);
     // Its own process group, so that kill() takes workerd down with wrangler, like a crash would.
-    this.child = spawn(WRANGLER, args, { cwd: ROOT, env: ENV, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(WRANGLER, args, { cwd: ROOT, env: env(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout?.on("data", (d) => {
       this.output += String(d);
     });
