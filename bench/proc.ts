@@ -7,19 +7,70 @@ const TICKS = 100; // clock ticks per second (USER_HZ on Linux)
 export function group(pgid: number): { cpuS: number; rssMiB: number } {
   let ticks = 0;
   let kib = 0;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+  for (const { pid, fields } of members(pgid)) {
+    ticks += Number(fields[11]) + Number(fields[12]);
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) !== pgid) continue;
-      ticks += Number(fields[11]) + Number(fields[12]);
       kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ESRCH") throw err;
+      gone(err);
     }
   }
   return { cpuS: ticks / TICKS, rssMiB: kib / 1024 };
+}
+
+/**
+ * CPU seconds of each thread of the group's workerd processes, by thread id. Locally one workerd
+ * thread runs every Worker, object, queue and database, so the time of the busiest one between two
+ * readings is what bounds throughput (`busiestThreadS`).
+ */
+export function workerdThreads(pgid: number): Map<string, number> {
+  const threads = new Map<string, number>();
+  for (const { pid, comm } of members(pgid)) {
+    if (comm !== "workerd") continue;
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const f = statFields(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")).fields;
+        threads.set(tid, (Number(f[11]) + Number(f[12])) / TICKS);
+      }
+    } catch (err) {
+      gone(err);
+    }
+  }
+  return threads;
+}
+
+/** The most CPU any one thread took between two `workerdThreads` readings. */
+export function busiestThreadS(before: Map<string, number>, after: Map<string, number>): number {
+  let most = 0;
+  for (const [tid, s] of after) most = Math.max(most, s - (before.get(tid) ?? 0));
+  return most;
+}
+
+/** The fields of a `/proc/…/stat` line after the command name, and the name. */
+function statFields(stat: string): { comm: string; fields: string[] } {
+  return {
+    comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+    fields: stat.slice(stat.lastIndexOf(")") + 2).split(" "),
+  };
+}
+
+/** A process that ended while it was being read. */
+function gone(err: unknown): void {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== "ENOENT" && code !== "ESRCH") throw err;
+}
+
+function members(pgid: number): { pid: string; comm: string; fields: string[] }[] {
+  const found: { pid: string; comm: string; fields: string[] }[] = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const { comm, fields } = statFields(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      if (Number(fields[2]) === pgid) found.push({ pid, comm, fields });
+    } catch (err) {
+      gone(err);
+    }
+  }
+  return found;
 }
 
 /** Runs `work` over `items`, `n` at a time. */
