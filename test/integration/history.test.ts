@@ -198,6 +198,7 @@ describe("GET /api/v1/runs", () => {
       { tool: "calculator" },
       { since: "2026-01-01T00:00:00.000Z", until: "2027-01-01T00:00:00.000Z" },
       { q: "calc" },
+      { rerun_of: "r" },
     ].map((f) =>
       listRunsStatement(db, "t", { limit: 10, ...f }, { c: "2026-11-26T00:00:00.000Z", r: "x" }, 11).toSQL(),
     );
@@ -482,6 +483,29 @@ describe("archive and retention", () => {
       for (const snap of order(runId)) await sync(snap);
       expect(await stored(runId), label).toEqual(finalRows);
     }
+  });
+
+  it("writes the rerun index entry only for a rerun (D1 bills index entries as rows written)", async () => {
+    const created = await createRun({
+      prompt: "rows written",
+      plan: { steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression: "6 * 7" } }] },
+    });
+    await waitForRun(created.run_id);
+    const stub = env.RUNS.get(env.RUNS.idFromName(`dev:${created.run_id}`));
+    const done = (await runInDurableObject(stub, (instance: RunCoordinator) => instance.snapshot())) as RunSnapshot;
+    const rowsWritten = async (snap: RunSnapshot) =>
+      (await env.DB.batch(syncStatements(env.DB, snap))).reduce((n, r) => n + r.meta.rows_written, 0);
+    const plain = await rowsWritten({ ...done, run: { ...done.run, run_id: crypto.randomUUID(), rerun_of: null } });
+    const rerun = await rowsWritten({
+      ...done,
+      run: { ...done.run, run_id: crypto.randomUUID(), rerun_of: { run_id: created.run_id, from_step: 1 } },
+    });
+    expect(rerun - plain).toBe(1);
+    // And a listing of a run's reruns still finds them by that index.
+    const plan = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM runs WHERE tenant = ? AND rerun_of = ?")
+      .bind("dev", created.run_id)
+      .all<{ detail: string }>();
+    expect(plan.results.map((r) => r.detail).join("\n")).toContain("runs_tenant_rerun_of_idx");
   });
 
   it("keeps the archive when D1 writes fail: they are retried, not lost", async () => {
