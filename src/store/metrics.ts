@@ -27,18 +27,20 @@ export const COMPENSATIONS_BY_STATUS_SQL = `
   WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3 AND compensation IS NOT NULL
   GROUP BY json_extract(compensation, '$.status')`;
 
+// Steps are reached through their runs (the runs index's range, then each run's steps by their
+// primary key): run_steps has no index of its own to keep, so archiving a step writes one row.
 export const STEPS_BY_STATUS_SQL = `
-  SELECT status, COUNT(*) AS n FROM run_steps
-  WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3
-  GROUP BY status`;
+  SELECT s.status, COUNT(*) AS n FROM runs r JOIN run_steps s ON s.run_id = r.run_id
+  WHERE r.tenant = ?1 AND r.created_at >= ?2 AND r.created_at < ?3
+  GROUP BY s.status`;
 
 export const TOOL_STATS_SQL = `
   WITH d AS (
-    SELECT tool_name, status, duration_ms,
-           ROW_NUMBER() OVER (PARTITION BY tool_name, duration_ms IS NULL ORDER BY duration_ms) AS rn,
-           COUNT(duration_ms) OVER (PARTITION BY tool_name) AS n
-    FROM run_steps
-    WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3)
+    SELECT s.tool_name, s.status, s.duration_ms,
+           ROW_NUMBER() OVER (PARTITION BY s.tool_name, s.duration_ms IS NULL ORDER BY s.duration_ms) AS rn,
+           COUNT(s.duration_ms) OVER (PARTITION BY s.tool_name) AS n
+    FROM runs r JOIN run_steps s ON s.run_id = r.run_id
+    WHERE r.tenant = ?1 AND r.created_at >= ?2 AND r.created_at < ?3)
   SELECT tool_name AS tool,
          COUNT(*) AS steps,
          SUM(status = 'succeeded') AS succeeded,

@@ -112,10 +112,9 @@ export const runSteps = sqliteTable(
     durationMs: integer("duration_ms"),
     createdAt: text("created_at").notNull(),
   },
-  (t) => [
-    primaryKey({ columns: [t.runId, t.stepNumber] }),
-    index("run_steps_tenant_tool_created_idx").on(t.tenant, t.toolName, t.createdAt, t.runId),
-  ],
+  // No secondary index: `/metrics` reaches steps through their runs, and `?tool=` looks up a
+  // run's steps by this key, so archiving a step writes one row (D1 bills index entries as rows).
+  (t) => [primaryKey({ columns: [t.runId, t.stepNumber] })],
 );
 
 /**

@@ -219,10 +219,13 @@ describe("GET /api/v1/runs", () => {
         .bind(...params)
         .all<{ detail: string }>();
       const details = plan.results.map((r) => r.detail);
-      const scans = details.filter((d) => /^SCAN (runs|run_steps)\b/.test(d));
+      // The metrics queries name their tables `r` and `s`.
+      const scans = details.filter((d) => /^SCAN (runs|run_steps|r|s)\b/.test(d));
       expect(scans, `${sql}\n${details.join("\n")}`).toEqual([]);
       expect(
-        details.some((d) => /^SEARCH (runs|run_steps) USING (COVERING )?INDEX/.test(d) || /USING PRIMARY KEY/.test(d)),
+        details.some(
+          (d) => /^SEARCH (runs|run_steps|r|s) USING (COVERING )?INDEX/.test(d) || /USING PRIMARY KEY/.test(d),
+        ),
       ).toBe(true);
     }
   });
@@ -485,7 +488,7 @@ describe("archive and retention", () => {
     }
   });
 
-  it("writes the rerun index entry only for a rerun (D1 bills index entries as rows written)", async () => {
+  it("writes one D1 row per archived step, and a rerun index entry only for a rerun (D1 bills index entries as rows)", async () => {
     const created = await createRun({
       prompt: "rows written",
       plan: { steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression: "6 * 7" } }] },
@@ -501,6 +504,17 @@ describe("archive and retention", () => {
       run: { ...done.run, run_id: crypto.randomUUID(), rerun_of: { run_id: created.run_id, from_step: 1 } },
     });
     expect(rerun - plain).toBe(1);
+    const [step] = done.run.execution_log;
+    const twoSteps = await rowsWritten({
+      ...done,
+      run: {
+        ...done.run,
+        run_id: crypto.randomUUID(),
+        rerun_of: null,
+        execution_log: [step as (typeof done.run.execution_log)[number], { ...(step as object), step_number: 2 }],
+      } as RunSnapshot["run"],
+    });
+    expect(twoSteps - plain).toBe(1);
     // And a listing of a run's reruns still finds them by that index.
     const plan = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM runs WHERE tenant = ? AND rerun_of = ?")
       .bind("dev", created.run_id)
