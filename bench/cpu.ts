@@ -13,8 +13,7 @@
 
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { LocalCrane } from "../scripts/local-wrangler.ts";
-import { calcDag } from "./plans.ts";
+import { type CalcEngine, calcEngines, runs, SETTLE_MS, startWarm } from "./calc-engines.ts";
 import { busiestThreadS, group, pool, workerdThreads } from "./proc.ts";
 import { DEV_TOOLING } from "./tooling.ts"; // sets the environment every wrangler dev below starts with
 
@@ -26,43 +25,15 @@ const option = (name: string) => {
 const ROUNDS = Number(option("--rounds") ?? 3);
 const RUNS = Number(option("--runs") ?? 600);
 const CONCURRENCY = 16;
-const SETTLE_MS = 2500; // the gate writes the archive a second after a run ends
 const ROOT = path.resolve(import.meta.dirname, "..");
 
-const engines = {
-  crane: {
-    start: () => new LocalCrane(),
-    one: async (w: LocalCrane) => {
-      const res = await w.api("/api/v1/runs", { method: "POST", json: calcDag });
-      const run = (await res.json()) as { status?: string; result?: unknown };
-      if (res.status !== 201 || run.status !== "completed" || run.result !== 1133) throw new Error(JSON.stringify(run));
-    },
-  },
-  floor: {
-    start: () => new LocalCrane("bench/peers/floor/wrangler.toml", "/health"),
-    one: async (w: LocalCrane) => {
-      const res = await fetch(`${w.url}/run?scenario=calc-dag&placement=inline`, { method: "POST" });
-      const run = (await res.json()) as { status?: string; result?: unknown };
-      if (run.status !== "completed" || run.result !== 1133) throw new Error(JSON.stringify(run));
-    },
-  },
-};
-
-async function round(
-  name: keyof typeof engines,
-): Promise<{ cpuMsPerRun: number; threadMsPerRun: number; runsPerS: number }> {
-  const engine = engines[name];
-  const w = engine.start();
+async function round(name: CalcEngine): Promise<{ cpuMsPerRun: number; threadMsPerRun: number; runsPerS: number }> {
+  const w = await startWarm(name);
   try {
-    if (name === "crane") w.migrate();
-    await w.start({ RATE_LIMIT_REQUESTS: "100000000", MAX_ACTIVE_RUNS: "100000", LOG_LEVEL: "warn" });
-    const runs = (n: number) => Array.from({ length: n }, (_, i) => i);
-    await pool(runs(100), 8, () => engine.one(w)); // warm-up
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
     const before = group(w.pgid as number).cpuS;
     const threadsBefore = workerdThreads(w.pgid as number);
     const t0 = performance.now();
-    await pool(runs(RUNS), CONCURRENCY, () => engine.one(w));
+    await pool(runs(RUNS), CONCURRENCY, () => calcEngines[name].one(w));
     const seconds = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const cpuS = group(w.pgid as number).cpuS - before;

@@ -5,8 +5,9 @@
  * time per run, by self time and by inclusive time. The Worker, its Durable Objects (a run's
  * coordinator, the tenant's gate) and its queue consumer share that isolate, so one profile holds
  * them all. The `.cpuprofile` is written to the system's temporary directory (open it in Chrome
- * DevTools' Performance panel). Native work that waits (a new object's first storage access, an RPC) is charged to the
- * JS frame that called it: read the leaves with that in mind, and compare engines, not digits.
+ * DevTools' Performance panel). Native work that waits (a new object's first storage access, an
+ * RPC), and work of other isolates on the same thread, is charged to whatever JS frame is on the
+ * stack: read the leaves with that in mind, and compare engines, not digits.
  *
  *   node bench/profile.ts                        # Crane, 600 runs at 16 in flight
  *   node bench/profile.ts --engine floor --runs 600 --concurrency 16 --top 30
@@ -15,8 +16,7 @@
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { LocalCrane } from "../scripts/local-wrangler.ts";
-import { calcDag } from "./plans.ts";
+import { type CalcEngine, calcEngines, runs, SETTLE_MS, startWarm } from "./calc-engines.ts";
 import { pool } from "./proc.ts";
 import { DEV_TOOLING } from "./tooling.ts"; // sets the environment every wrangler dev below starts with
 
@@ -29,7 +29,6 @@ const ENGINE = option("--engine") ?? "crane";
 const RUNS = Number(option("--runs") ?? 600);
 const CONCURRENCY = Number(option("--concurrency") ?? 16);
 const TOP = Number(option("--top") ?? 25);
-const SETTLE_MS = 2500; // the gate writes the archive a second after a run ends: it belongs to the runs
 if (ENGINE !== "crane" && ENGINE !== "floor") throw new Error("--engine is crane or floor");
 
 interface ProfileNode {
@@ -73,7 +72,7 @@ async function inspector(port: number) {
 }
 
 /** Milliseconds per run by function, self and inclusive (a function counted once per stack). */
-export function summarize(profile: Profile, runs: number) {
+export function summarize(profile: Profile, count: number) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -97,34 +96,19 @@ export function summarize(profile: Profile, runs: number) {
     }
   }
   const perRun = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).map(([k, us]) => [k, Number((us / 1000 / runs).toFixed(3))] as const);
-  return { msPerRun: Number((total / 1000 / runs).toFixed(2)), self: perRun(self), inclusive: perRun(inclusive) };
+    [...m].sort((a, b) => b[1] - a[1]).map(([k, us]) => [k, Number((us / 1000 / count).toFixed(3))] as const);
+  return { msPerRun: Number((total / 1000 / count).toFixed(2)), self: perRun(self), inclusive: perRun(inclusive) };
 }
 
-const w = ENGINE === "crane" ? new LocalCrane() : new LocalCrane("bench/peers/floor/wrangler.toml", "/health");
-const one = async () => {
-  if (ENGINE === "crane") {
-    const res = await w.api("/api/v1/runs", { method: "POST", json: calcDag });
-    const run = (await res.json()) as { status?: string; result?: unknown };
-    if (res.status !== 201 || run.result !== 1133) throw new Error(JSON.stringify(run));
-  } else {
-    const res = await fetch(`${w.url}/run?scenario=calc-dag&placement=inline`, { method: "POST" });
-    const run = (await res.json()) as { result?: unknown };
-    if (run.result !== 1133) throw new Error(JSON.stringify(run));
-  }
-};
-const runs = (n: number) => Array.from({ length: n }, (_, i) => i);
+const engine = calcEngines[ENGINE as CalcEngine];
+const w = await startWarm(ENGINE as CalcEngine);
 try {
-  if (ENGINE === "crane") w.migrate();
-  await w.start({ RATE_LIMIT_REQUESTS: "100000000", MAX_ACTIVE_RUNS: "100000", LOG_LEVEL: "warn" });
-  await pool(runs(100), 8, one); // warm-up: the gate exists, the code is compiled
-  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const cdp = await inspector(w.port + 1);
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
   await cdp.send("Profiler.start");
   const t0 = performance.now();
-  await pool(runs(RUNS), CONCURRENCY, one);
+  await pool(runs(RUNS), CONCURRENCY, () => engine.one(w));
   const seconds = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const { profile } = await cdp.send<{ profile: Profile }>("Profiler.stop");

@@ -51,10 +51,11 @@ const MODE = QUICK ? "quick" : "full";
 const CRANE_DIR = path.resolve(option("--crane-dir") ?? ROOT);
 const FOREIGN_CRANE = CRANE_DIR !== ROOT;
 const ALL = "calc,sleep,growth,scale,cost";
+const SECTIONS = option("--only") ?? ALL;
+const ONLY = new Set(SECTIONS.split(","));
 /** A subset is labelled by its sections (`full-calc`), so that its file is not read as a full run. */
-const PART = option("--only") && option("--only") !== ALL ? `-${option("--only")?.replaceAll(",", "-")}` : "";
+const PART = SECTIONS === ALL ? "" : `-${SECTIONS.replaceAll(",", "-")}`;
 const LABEL = option("--label") ?? (FOREIGN_CRANE ? `${MODE}${PART}-${path.basename(CRANE_DIR)}` : `${MODE}${PART}`);
-const ONLY = new Set((option("--only") ?? ALL).split(","));
 const TRIALS = QUICK ? 3 : 5;
 const T0 = performance.now();
 const progress = (what: string) => console.log(`[${((performance.now() - T0) / 1000).toFixed(0)} s] ${what}`);
