@@ -5,7 +5,7 @@ import type { AppEnv } from "../types";
 import { principalOf } from "./auth";
 
 /** A key's requests this isolate may still admit in the current window, leased from the gate. */
-interface Lease {
+export interface Lease {
   start: number;
   left: number;
   /** What the gate had left after granting the lease. */
@@ -24,12 +24,17 @@ export const leaseSize = (limit: number) => Math.max(1, Math.floor(limit / 20));
  * Takes one request from the key's lease, leasing a new slice when it is used up. One gate call
  * at a time per key and isolate: a burst of concurrent first requests shares one lease instead of
  * leasing a slice each (which, with large slices, would spend the window unused and refuse).
+ * The request that asks hands the ask to `keepAlive` (its `waitUntil`): the others wait on a
+ * promise of its request, and should its client go away the platform cancels what that request
+ * still has under way (https://developers.cloudflare.com/workers/runtime-apis/context/#waituntil)
+ * — without it, they would wait for a lease that never comes.
  * Returns the lease, and whether the request was admitted.
  */
-async function take(
+export async function take(
   id: string,
   start: number,
   ask: () => Promise<{ granted: number; remaining: number }>,
+  keepAlive: (pending: Promise<unknown>) => void,
 ): Promise<{ lease: Lease; admitted: boolean }> {
   for (;;) {
     const lease = leases.get(id);
@@ -48,6 +53,7 @@ async function take(
         })
         .finally(() => asking.delete(id));
       asking.set(id, pending);
+      keepAlive(pending.catch(() => {}));
     }
     // Then look again: the new slice may already be spent by the requests that waited with this one.
     await pending;
@@ -68,8 +74,11 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   const now = Date.now();
   const start = now - (now % windowMs);
   const id = `${keyId}:${quotas.requests}:${quotas.windowS}`;
-  const { lease, admitted } = await take(id, start, () =>
-    gateStub(c.env, tenant).admit(keyId, quotas.requests, windowMs, leaseSize(quotas.requests)),
+  const { lease, admitted } = await take(
+    id,
+    start,
+    () => gateStub(c.env, tenant).admit(keyId, quotas.requests, windowMs, leaseSize(quotas.requests)),
+    (pending) => c.executionCtx.waitUntil(pending),
   );
   const resetS = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
   const headers = {
