@@ -34,7 +34,7 @@ export const runs = (n: number) => Array.from({ length: n }, (_, i) => i);
 /**
  * Starts an engine with the rate and run limits out of the way and logs at `warn`, warms it up
  * (100 runs: the gate exists, the code is compiled) and waits for their archives to settle.
- * The caller kills it (a start that fails kills it here).
+ * The caller disposes of it (a start that fails is disposed of here).
  */
 export async function startWarm(name: CalcEngine): Promise<LocalCrane> {
   const w = calcEngines[name].create();
@@ -45,7 +45,7 @@ export async function startWarm(name: CalcEngine): Promise<LocalCrane> {
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     return w;
   } catch (err) {
-    w.kill();
+    w.dispose();
     throw err;
   }
 }

@@ -40,7 +40,7 @@ async function round(name: CalcEngine): Promise<{ cpuMsPerRun: number; threadMsP
     const threadS = busiestThreadS(threadsBefore, workerdThreads(w.pgid as number));
     return { cpuMsPerRun: (cpuS * 1000) / RUNS, threadMsPerRun: (threadS * 1000) / RUNS, runsPerS: RUNS / seconds };
   } finally {
-    w.kill();
+    w.dispose();
   }
 }
 

@@ -129,5 +129,5 @@ try {
   for (const [k, ms] of s.inclusive.slice(0, TOP)) console.log(`${ms.toFixed(3).padStart(8)}  ${k}`);
   console.log(`\nwrote ${file}`);
 } finally {
-  w.kill();
+  w.dispose();
 }

@@ -263,6 +263,8 @@ interface Wrangler {
   migrate(): void;
   start(vars?: Record<string, string>): Promise<void>;
   kill(): void;
+  /** Kills it and removes its state. */
+  dispose(): void;
 }
 type WranglerClass = new (config?: string, healthPath?: string) => Wrangler;
 
@@ -327,6 +329,10 @@ class PeerWrangler implements Wrangler {
   kill(): void {
     killGroup(this.child);
     this.child = null;
+  }
+
+  dispose(): void {
+    this.kill();
     for (const dir of [this.dir, this.persistTo]) rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -335,7 +341,7 @@ const launched: { name: string; w: Wrangler }[] = [];
 // Interrupted (Ctrl-C, a timeout): take every wrangler down with the driver.
 for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.on(signal, () => {
-    for (const { w } of launched) w.kill();
+    for (const { w } of launched) w.dispose();
     process.exit(130);
   });
 const usedPorts = new Set<number>();
@@ -654,7 +660,7 @@ async function main() {
       progress("cost done");
     }
   } finally {
-    for (const { w } of launched) w.kill();
+    for (const { w } of launched) w.dispose();
   }
   // A file changed under a running wrangler (someone editing the checkout) reloads its worker
   // and loses the runs in flight: the figures are not to be trusted.
@@ -757,8 +763,8 @@ async function costScenario(CraneWrangler: WranglerClass): Promise<Record<string
       ],
     };
   } finally {
-    inline.kill();
-    queue.kill();
+    inline.dispose();
+    queue.dispose();
   }
 }
 

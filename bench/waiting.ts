@@ -108,5 +108,5 @@ try {
     `${JSON.stringify(result, null, 2)}\n`,
   );
 } finally {
-  crane.kill();
+  crane.dispose();
 }

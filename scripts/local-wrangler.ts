@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -124,10 +124,16 @@ export class LocalCrane {
     throw new Error(`wrangler dev did not start (${String(last)}):\n${this.output.slice(-3000)}`);
   }
 
-  /** `kill -9` of wrangler and workerd: no shutdown hooks, no flushing. */
+  /** `kill -9` of wrangler and workerd: no shutdown hooks, no flushing. The state stays for a restart. */
   kill(): void {
     killGroup(this.child);
     this.child = null;
+  }
+
+  /** Kills it and removes its state directory: the end of this instance. */
+  dispose(): void {
+    this.kill();
+    rmSync(this.persistTo, { recursive: true, force: true });
   }
 
   async api(pathname: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {

@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  crane?.kill();
+  crane?.dispose();
 });
 
 async function tab(opts: Parameters<typeof openTab>[2] = {}): Promise<Tab> {

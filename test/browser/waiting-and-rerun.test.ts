@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  crane?.kill();
+  crane?.dispose();
 });
 
 async function tab(): Promise<Tab> {

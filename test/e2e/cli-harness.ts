@@ -31,7 +31,7 @@ export function cliSuite(label: string) {
   afterAll(() => {
     // A command left waiting by a failed test must not outlive the file.
     for (const child of children) if (child.exitCode === null) child.kill();
-    crane.kill();
+    crane.dispose();
   });
 
   /** The environment a user's shell would have, minus any CRANE_* of the machine running the tests. */

@@ -13,7 +13,7 @@ beforeAll(async () => {
   await crane.start();
   client = new CraneClient({ baseUrl: crane.url });
 });
-afterAll(() => crane.kill());
+afterAll(() => crane.dispose());
 
 async function rejection(promise: Promise<unknown>): Promise<CraneError> {
   try {

@@ -20,7 +20,7 @@ beforeAll(async () => {
   await crane.start();
   client = new CraneClient({ baseUrl: crane.url });
 });
-afterAll(() => crane.kill());
+afterAll(() => crane.dispose());
 
 const tag = () => `t${crypto.randomUUID().slice(0, 8)}`;
 

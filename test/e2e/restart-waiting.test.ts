@@ -4,7 +4,7 @@ import type { Run } from "../../src/contracts/run";
 import { poll as waitFor } from "../helpers/poll";
 
 const crane = new LocalCrane();
-afterAll(() => crane.kill());
+afterAll(() => crane.dispose());
 
 const poll = <T>(what: string, fn: () => Promise<T | null>, timeoutMs = 60_000) =>
   waitFor(what, fn, timeoutMs, () => crane.output.slice(-2000));
