@@ -2,6 +2,7 @@ import type { PlanInput, StepInput } from "../contracts/plan";
 import { CLAUSE_PARSERS, type Draft } from "./clauses";
 import { PromptParseError } from "./errors";
 import { type Segment, segment } from "./segments";
+import { MAX_SLEEP_MS } from "./waiting";
 import { startsWith, text, type Word, words } from "./words";
 
 const FILLERS = [["please"], ["first"], ["also"], ["next"], ["finally"], ["and"], ["can", "you"], ["could", "you"]];
@@ -50,15 +51,28 @@ function mergeUnparseable(segments: Segment[]): Segment[] {
 }
 
 /**
+ * A pause longer than `sleepMaxMs` becomes a durable `wait`: a `sleep` holds a consumer and is
+ * bound by the step's timeout, so one near or over the timeout could only time out.
+ */
+function durable(d: Draft, sleepMaxMs: number): Draft {
+  if (d.tool_name !== "sleep") return d;
+  const ms = (d.tool_input as { ms: number }).ms;
+  return ms <= sleepMaxMs ? d : { ...d, tool_name: "wait", tool_input: { ms } };
+}
+
+/**
  * The deterministic planner: turns the POC's prompt language into a plan.
  * Clauses joined by `and` are independent; a clause after `then` depends on every step of
  * the clause group before it; "it", "that" and "the result" refer to the previous step.
  *
  * @example planWithRules("calculate 2 * 3 then add 4 to it")
  * // steps: calculator "2 * 3"; calculator "({{steps.1.output}}) + (4)", depends on 1
+ * A pause ("wait 2 seconds", "sleep 500 ms") is the `sleep` tool up to `sleepMaxMs` (at most
+ * 60 s) and a durable `wait` beyond it.
  * @throws PromptParseError when a clause is not understood.
  */
-export function planWithRules(prompt: string): PlanInput {
+export function planWithRules(prompt: string, opts: { sleepMaxMs?: number } = {}): PlanInput {
+  const sleepMaxMs = Math.min(MAX_SLEEP_MS, opts.sleepMaxMs ?? MAX_SLEEP_MS);
   const segments = mergeUnparseable(segment(words(prompt)));
   if (segments.length === 0) throw new PromptParseError("nothing to do");
   const steps: StepInput[] = [];
@@ -74,7 +88,7 @@ export function planWithRules(prompt: string): PlanInput {
     if (!drafts) throw new PromptParseError(`did not understand "${text(seg.words).slice(0, 100)}"`);
     for (const d of drafts) {
       const step_number = steps.length + 1;
-      steps.push({ step_number, ...d, depends_on: [...before] });
+      steps.push({ step_number, ...durable(d, sleepMaxMs), depends_on: [...before] });
       group.push(step_number);
     }
   }

@@ -66,8 +66,9 @@ export function duration(ws: readonly Word[]): number | null {
 
 /**
  * "sleep 200 ms", "wait 2 seconds": the `sleep` tool, up to 60 s. "wait 2 hours", "wait for 3 days":
- * a durable `wait` step, over 60 s and up to 365 days. `sleep` never turns into a `wait`, and a
- * `wait` of nothing (0) means nothing.
+ * a durable `wait` step, over 60 s and up to 365 days; `planWithRules` also makes a `wait` of a
+ * pause that would not fit well inside the run's step timeout. `sleep` over 60 s is not
+ * understood, and a `wait` of nothing (0) means nothing.
  */
 export const pause: ClauseParser = (ws) => {
   const verb = ws[0]?.low;

@@ -49,7 +49,8 @@ const callEvent = (call: LlmCall): EventDraft => ({ type: "plan.llm_call", data:
 
 function rulesPlan(cmd: CreateRunCommand, registry: ToolRegistry, llm: boolean): EventDraft {
   try {
-    const input = planWithRules(cmd.prompt);
+    // A pause is a `sleep` only while it fits well inside the run's step timeout (half of it).
+    const input = planWithRules(cmd.prompt, { sleepMaxMs: cmd.options.step_timeout_ms / 2 });
     const plan = validatePlan(input, registry, {
       planId: crypto.randomUUID(),
       planner: "rules",

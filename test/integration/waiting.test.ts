@@ -133,6 +133,23 @@ describe("wait: durable timers", () => {
     expect(Date.parse(out.woke_at)).toBeGreaterThanOrEqual(since + 3 * DAY);
   });
 
+  it("plans a prompt's pause longer than half the step timeout as a durable wait, which completes", async () => {
+    // "wait 1 minute" as a sleep could only time out (the default step timeout is 30 s).
+    const run = await createRun({ prompt: "wait 1 minute then calculate 1+1", planner: "rules" });
+    expect(run.plan?.steps.map((s) => [s.tool_name, s.tool_input])).toEqual([
+      ["wait", { ms: 60_000 }],
+      ["calculator", { expression: "1+1" }],
+    ]);
+    expect(stepOf(run, 1)?.status).toBe("waiting");
+    expect(await alarmAt(run.run_id, 60_000 + 1000)).toBe(true);
+    expect(await waitForRun(run.run_id)).toMatchObject({ status: "completed", result: 2 });
+    // The run's own step timeout sets the line: with 1 s, a pause of 1 s is a durable wait too.
+    const shorter = await createRun({ prompt: "wait 1 second", planner: "rules", options: { step_timeout_ms: 1000 } });
+    expect(shorter.plan?.steps.map((s) => [s.tool_name, s.tool_input])).toEqual([["wait", { ms: 1000 }]]);
+    expect(await alarmAt(shorter.run_id, 61_000 + 2000)).toBe(true); // the clock is already 61 s on
+    expect((await waitForRun(shorter.run_id)).status).toBe("completed");
+  });
+
   it("waits until an ISO time and wakes then", async () => {
     const at = new Date(Date.now() + 2 * DAY).toISOString();
     const run = await createRun(plan("wait until", [waitStep(1, { until: at })]));

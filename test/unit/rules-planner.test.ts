@@ -265,6 +265,16 @@ describe("rules planner: waiting (timers, approvals, signals)", () => {
     expect(only(`wait ${duration}`)).toMatchObject(ms <= 60_000 ? sleep(ms) : wait({ ms }));
   });
 
+  it("makes a pause over sleepMaxMs (half the run's step timeout) a durable wait, whichever the verb", () => {
+    const plan = (prompt: string) =>
+      planWithRules(prompt, { sleepMaxMs: 15_000 }).steps.map((s) => [s.tool_name, s.tool_input]);
+    expect(plan("wait 1 minute")).toEqual([["wait", { ms: 60_000 }]]);
+    expect(plan("sleep 20 seconds")).toEqual([["wait", { ms: 20_000 }]]);
+    expect(plan("wait 15 seconds")).toEqual([["sleep", { ms: 15_000 }]]);
+    expect(plan("sleep 0 ms")).toEqual([["sleep", { ms: 0 }]]);
+    expect(plan("wait 2 hours")).toEqual([["wait", { ms: 2 * 60 * 60 * 1000 }]]);
+  });
+
   it("keeps short waits the sleep tool: 60 s is a sleep, 61 s a durable wait", () => {
     expect(only("wait 60 seconds")).toMatchObject(sleep(60_000));
     expect(only("wait 60000 ms")).toMatchObject(sleep(60_000));
