@@ -94,13 +94,12 @@ export const approvalSchema = z
   .meta({ id: "Approval" });
 export type Approval = z.infer<typeof approvalSchema>;
 
-/** `{{token}}` of a callback URL: opaque, URL-safe. */
+/** `{{token}}` of a callback URL: opaque, URL-safe. Any other string is an unknown token (404), however long. */
 export const callbackTokenParamSchema = z.object({
-  token: z
-    .string()
-    .max(200)
-    .meta({ param: { name: "token", in: "path" } }),
+  token: z.string().meta({ param: { name: "token", in: "path" } }),
 });
+/** Longer than any token a coordinator hands out: not looked up. */
+export const MAX_CALLBACK_TOKEN = 200;
 export const signalNameParamSchema = z.object({
   name: z
     .string()

@@ -276,6 +276,8 @@ export function onCallback(
   if (!s?.waiting) return gone;
   const answer = { step_number: s.step.step_number };
   if (s.waiting.kind === "signal") {
+    const other = (["approve", "comment", "reason"] as const).find((k) => body[k] !== undefined);
+    if (other) return refuse(422, `${other} is for an approval step; a signal step's callback takes only data`);
     const name = s.waiting.name ?? "";
     const data = (body.data ?? null) as Json;
     return {

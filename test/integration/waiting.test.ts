@@ -203,6 +203,19 @@ describe("approval", () => {
     expect(done).toMatchObject({ status: "completed", result: 2, waiting_for: [] });
   });
 
+  it("takes an empty body sent with a JSON Content-Type as no body (approve, cancel)", async () => {
+    const empty = { method: "POST", body: "", headers: { "Content-Type": "application/json" } };
+    const run = await createRun(plan("deploy", [approvalStep(1, "Deploy?"), approvalStep(2, "Again?", [1])]));
+    const approved = await api(`/api/v1/runs/${run.run_id}/steps/1/approve`, empty);
+    expect(approved.status).toBe(200);
+    await stepReaches(run.run_id, 2, "waiting");
+    const cancelled = await api(`/api/v1/runs/${run.run_id}/cancel`, empty);
+    expect(cancelled.status).toBe(200);
+    expect(((await cancelled.json()) as Run).status).toBe("cancelled");
+    // A body that is there must still be JSON.
+    expect((await api(`/api/v1/runs/${run.run_id}/cancel`, { ...empty, body: "{" })).status).toBe(400);
+  });
+
   it("a rejection fails the step, not retried, with the reason, and the run fails", async () => {
     const run = await createRun(plan("deploy", [approvalStep(1, "Deploy?"), calc(2, "1+1", [1])]));
     const res = await post(`/api/v1/runs/${run.run_id}/steps/1/reject`, { reason: "too risky" });
@@ -519,6 +532,23 @@ describe("callback URLs", () => {
     expect((await call(path, { data: 2 })).status).toBe(404);
   });
 
+  it("refuses an approval's fields on a signal step's callback (422) and leaves the step waiting", async () => {
+    const run = await createRun(plan("ci", [signalStep(1, "ci.done")]));
+    const path = callbackPath(stepOf(run, 1)?.waiting?.callback_url);
+    for (const body of [
+      { approve: false, reason: "no" },
+      { comment: "hi", data: 1 },
+    ]) {
+      const res = await call(path, body);
+      expect(res.status).toBe(422);
+      expect((await problemOf(res)).detail).toMatch(
+        /is for an approval step; a signal step's callback takes only data$/,
+      );
+    }
+    expect(stepOf(await getRun(run.run_id), 1)?.status).toBe("waiting");
+    expect((await call(path, { data: 1 })).status).toBe(200);
+  });
+
   it("gives each waiting step its own unguessable token", async () => {
     const run = await createRun(plan("two", [approvalStep(1, "a?"), approvalStep(2, "b?"), signalStep(3, "s")]));
     const urls = run.waiting_for.map((w) => w.callback_url ?? "");
@@ -556,6 +586,7 @@ describe("callback URLs", () => {
       `/api/v1/callbacks/${"0".repeat(64)}.${"A".repeat(32)}`,
       `/api/v1/callbacks/${objectId}.${"B".repeat(32)}`, // the run's real object, a wrong secret
       "/api/v1/callbacks/nonsense",
+      `/api/v1/callbacks/${"a".repeat(5000)}`, // longer than any token: unknown, not a bad parameter
     ];
     const answers: Problem[] = [];
     for (const path of [usedPath, expiredPath, cancelledPath, ...madeUp]) {

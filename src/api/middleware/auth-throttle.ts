@@ -19,12 +19,44 @@ export function clientAddress(req: { header(name: string): string | undefined })
   return req.header("CF-Connecting-IP") ?? "unknown";
 }
 
+/** The limiter's limit (wrangler.toml `[[ratelimits]]` AUTH_FAILURES: `limit`), for the RateLimit headers. */
+export const AUTH_FAILURE_LIMIT = 100;
+
 function refuse(untilMs: number, now: number): never {
   const retry = Math.max(1, Math.ceil((untilMs - now) / 1000));
   throw new ApiError(429, `Too many failed authentications; retry in ${retry} s`, {
-    headers: { "Retry-After": String(retry) },
+    headers: {
+      "Retry-After": String(retry),
+      "RateLimit-Policy": `"auth-failures";q=${AUTH_FAILURE_LIMIT};w=${WINDOW_S}`,
+      RateLimit: `"auth-failures";r=0;t=${retry}`,
+    },
     type: "auth-throttled",
   });
+}
+
+/** How long a key that authenticated stays exempt from its address's failures in this isolate. */
+const TRUSTED_MS = 10 * 60 * 1000;
+/** Most keys remembered per isolate (the oldest go first). */
+const MAX_TRUSTED = 1000;
+/** SHA-256 of keys that authenticated in this isolate lately, and when. */
+const trusted = new Map<string, number>();
+
+/** Whether the key with this hash authenticated here within `TRUSTED_MS`. */
+export function authenticatedLately(hash: string, now = Date.now()): boolean {
+  const at = trusted.get(hash);
+  return at !== undefined && now - at < TRUSTED_MS;
+}
+
+/**
+ * Remembers that a key authenticated (or forgets it, when it did not: a revoked key). The
+ * address's throttle guards the lookup against guessing; a key that proved itself is no guess,
+ * so another client's failures from the same address (one NAT, one CI machine) do not lock it out.
+ */
+export function rememberAuthentication(hash: string, ok: boolean, now = Date.now()): void {
+  trusted.delete(hash);
+  if (!ok) return;
+  trusted.set(hash, now);
+  if (trusted.size > MAX_TRUSTED) trusted.delete(trusted.keys().next().value as string);
 }
 
 /** Refuses (429) a client or key prefix that failed authentication too often, before any lookup. */

@@ -7,7 +7,13 @@ import { database } from "../../store/db";
 import { apiKeys } from "../../store/schema";
 import { defaultQuotas, type Quotas } from "../../tenancy/quotas";
 import type { AppEnv } from "../types";
-import { checkAuthThrottle, clientAddress, recordAuthFailure } from "./auth-throttle";
+import {
+  authenticatedLately,
+  checkAuthThrottle,
+  clientAddress,
+  recordAuthFailure,
+  rememberAuthentication,
+} from "./auth-throttle";
 
 /** Local development defaults (docs/api.md): only honoured when ENVIRONMENT is `development`. */
 export const DEV_API_KEY = "crane-dev-key";
@@ -29,13 +35,13 @@ export async function sha256Hex(text: string): Promise<string> {
 }
 
 /** The principal of an API key, or null for an unknown or revoked key (or the dev key outside development). */
-export async function principalForKey(env: Env, key: string): Promise<Principal | null> {
+export async function principalForKey(env: Env, key: string, hash?: string): Promise<Principal | null> {
   const defaults = defaultQuotas(env);
   if (key === DEV_API_KEY) return isDevelopment(env) ? { tenant: DEV_TENANT, keyId: "dev", quotas: defaults } : null;
   const row = await database(env.DB)
     .select()
     .from(apiKeys)
-    .where(and(eq(apiKeys.keyHash, await sha256Hex(key)), isNull(apiKeys.revokedAt)))
+    .where(and(eq(apiKeys.keyHash, hash ?? (await sha256Hex(key))), isNull(apiKeys.revokedAt)))
     .get();
   if (!row) return null;
   return {
@@ -66,16 +72,21 @@ const MAX_KEY_LENGTH = 256;
 
 /**
  * The principal of a presented secret, throttled: a client or key prefix that failed too often
- * is refused (429) before the lookup, and every failure counts. Null for an unknown secret.
+ * is refused (429) before the lookup, and every failure counts. A key that authenticated here
+ * lately is not refused for its address's failures (it is still looked up: a revoked key stops
+ * at once), and the development key, which costs no lookup, never is. Null for an unknown secret.
  */
 export async function authenticate(
   env: Env,
   req: { header(name: string): string | undefined },
   key: string,
 ): Promise<Principal | null> {
+  if (key === DEV_API_KEY && isDevelopment(env)) return principalForKey(env, key);
   const ip = clientAddress(req);
-  checkAuthThrottle(ip, key);
-  const principal = key.length > MAX_KEY_LENGTH ? null : await principalForKey(env, key);
+  const hash = key.length > MAX_KEY_LENGTH ? null : await sha256Hex(key);
+  if (hash === null || !authenticatedLately(hash)) checkAuthThrottle(ip, key);
+  const principal = hash === null ? null : await principalForKey(env, key, hash);
+  if (hash !== null) rememberAuthentication(hash, principal !== null);
   if (!principal) await recordAuthFailure(env, ip, key);
   return principal;
 }

@@ -5,6 +5,7 @@ import {
   callbackAnswerSchema,
   callbackBodySchema,
   callbackTokenParamSchema,
+  MAX_CALLBACK_TOKEN,
 } from "../../contracts/waiting";
 import { ApiError } from "../../http/problem";
 import { runStubById } from "../../run/stub";
@@ -100,11 +101,11 @@ waitRoutes.openapi(callback, async (c) => {
   const limiter = c.env.CALLBACKS;
   if (limiter && !(await limiter.limit({ key: clientAddress(c.req) })).success) {
     throw new ApiError(429, "Too many callbacks from this address; retry in a minute", {
-      headers: { "Retry-After": "60" },
+      headers: { "Retry-After": "60", "RateLimit-Policy": '"callbacks";q=60;w=60', RateLimit: '"callbacks";r=0;t=60' },
     });
   }
   const { token } = c.req.valid("param");
-  const objectId = objectIdOfToken(token);
+  const objectId = token.length > MAX_CALLBACK_TOKEN ? null : objectIdOfToken(token);
   const run = objectId ? runStubById(c.env, objectId) : null;
   if (!run) throw new ApiError(404, GONE);
   const body = (c.req.valid("json") as z.infer<typeof callbackBodySchema> | undefined) ?? {};
