@@ -18,14 +18,18 @@ export const RESERVED_TENANTS: ReadonlySet<string> = new Set([
 
 /** Tenant names appear in Durable Object names (`<tenant>:<run_id>`), so they are kept to a safe alphabet. */
 export const tenantSchema = z
-  .string({ error: "tenant is required" })
+  .string({ error: (iss) => (iss.input === undefined ? "tenant is required" : "tenant must be a string") })
   .regex(/^[A-Za-z0-9_-]{1,64}$/, "tenant must be 1–64 letters, digits, '-' or '_'")
   .refine((t) => !RESERVED_TENANTS.has(t.toLowerCase()), "tenant name is reserved");
 
 export const createApiKeySchema = z
   .object({
     tenant: tenantSchema,
-    name: z.string({ error: "name is required" }).trim().min(1, "name must not be empty").max(100),
+    name: z
+      .string({ error: (iss) => (iss.input === undefined ? "name is required" : "name must be a string") })
+      .trim()
+      .min(1, "name must not be empty")
+      .max(100, "name must be at most 100 characters"),
     rate_limit: z
       .object({
         requests: z.number().int().min(1).max(1_000_000),

@@ -8,10 +8,19 @@ const LIMIT_MESSAGE = "limit must be an integer between 1 and 100";
 const OFFSET_MESSAGE = `offset must be an integer between 0 and ${LIMITS.maxListOffset} (use the cursor for deeper pages)`;
 const isoMessage = (name: string) => `${name} must be an ISO-8601 timestamp (e.g. 2026-11-26T12:00:00Z)`;
 
+/** Whether text starts with a date that exists (`2026-02-30` does not; `Date.parse` would roll it over). */
+export function isCalendarDate(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(s);
+  if (!m || Number.isNaN(Date.parse(s))) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d;
+}
+
 const isoQuery = (name: string) =>
   z
     .string()
-    .refine((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}/.test(s), isoMessage(name))
+    .refine(isCalendarDate, isoMessage(name))
     .transform((s) => new Date(s).toISOString());
 
 export const listRunsQuerySchema = z

@@ -1,6 +1,6 @@
 import { and, desc, eq, gte, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Json } from "../contracts/common";
-import type { ListRunsQuery, RunSummary } from "../contracts/history";
+import { isCalendarDate, type ListRunsQuery, type RunSummary } from "../contracts/history";
 import type { RunStatus } from "../contracts/run";
 import { chunk, type Database, MAX_BOUND_PARAMETERS } from "./db";
 import { type RunRow, runSteps, runs } from "./schema";
@@ -32,7 +32,9 @@ export function decodeCursor(cursor: string): Cursor | null {
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) return null;
   const { c, r } = json as Partial<Record<keyof Cursor, unknown>>;
-  return typeof c === "string" && typeof r === "string" && c.length <= 64 && r.length <= 64 ? { c, r } : null;
+  return typeof c === "string" && typeof r === "string" && c.length <= 64 && r.length <= 64 && isCalendarDate(c)
+    ? { c, r }
+    : null;
 }
 
 const toSummary = (r: RunRow): RunSummary => ({

@@ -28,10 +28,13 @@ export const waitTool = defineTool({
   description:
     "A durable timer: waits `ms` milliseconds (up to 365 days) or `until` an ISO-8601 time, holding nothing while it waits. " +
     "Output {waited_ms, woke_at}.",
-  inputSchema: z.union([
-    z.object({ ms: waitMs("ms", 1) }).strict(),
-    z.object({ until: z.iso.datetime({ offset: true, error: "until must be an ISO-8601 timestamp" }) }).strict(),
-  ]),
+  inputSchema: z.union(
+    [
+      z.object({ ms: waitMs("ms", 1) }).strict(),
+      z.object({ until: z.iso.datetime({ offset: true, error: "until must be an ISO-8601 timestamp" }) }).strict(),
+    ],
+    { error: (iss) => (iss.code === "invalid_union" ? "wait takes either ms or until, exactly one" : undefined) },
+  ),
   effects: { resource: null, mode: "none" },
   retry: DEFAULT_RETRY,
   control: "timer",

@@ -180,6 +180,9 @@ describe("GET /api/v1/runs", () => {
     ["cursor=%FF%FE", "cursor is not valid"],
     ["since=yesterday", "since must be an ISO-8601 timestamp (e.g. 2026-11-26T12:00:00Z)"],
     ["until=2026-13-45", "until must be an ISO-8601 timestamp (e.g. 2026-11-26T12:00:00Z)"],
+    ["since=2026-02-30T00:00:00Z", "since must be an ISO-8601 timestamp"], // no such day: not rolled over to March
+    ["until=2025-02-29", "until must be an ISO-8601 timestamp"],
+    ["cursor=eyJjIjoibm90YWRhdGUiLCJyIjoieCJ9", "cursor is not valid"], // {"c":"notadate","r":"x"}: a position this API never made
     ["status=done", "status"],
     ["cursor=not-a-cursor", "cursor is not valid: pass the value from a Link header"],
     ["offset=1&cursor=abc", "offset and cursor cannot be used together"],

@@ -65,6 +65,17 @@ describe("API keys and the admin token", () => {
       const res = await admin("/api-keys", { method: "POST", json: body });
       expect(res.status, JSON.stringify(body)).toBe(422);
     }
+    // The detail names what is wrong, not only that something is missing.
+    for (const [body, detail] of [
+      [{ name: "x" }, "tenant is required"],
+      [{ tenant: 123, name: "x" }, "tenant must be a string"],
+      [{ tenant: "t" }, "name is required"],
+      [{ tenant: "t", name: 5 }, "name must be a string"],
+      [{ tenant: "t", name: "n".repeat(101) }, "name must be at most 100 characters"],
+    ] as const) {
+      const res = await admin("/api-keys", { method: "POST", json: body });
+      expect(((await res.json()) as Problem).detail, JSON.stringify(body)).toContain(detail);
+    }
   });
 
   it("refuses the development key and admin token outside ENVIRONMENT=development", async () => {

@@ -179,6 +179,12 @@ describe("wait: durable timers", () => {
       ).toContain(path);
     }
     expect((await post("/api/v1/runs", plan("max wait", [waitStep(1, { ms: MAX_WAIT_MS })]))).status).toBe(201);
+    for (const input of [{ ms: 1000, until: new Date(Date.now() + DAY).toISOString() }, {}]) {
+      const res = await post("/api/v1/runs", plan("bad wait", [waitStep(1, input)]));
+      expect((await problemOf(res)).detail).toBe(
+        "Invalid plan: plan.steps[0].tool_input: wait takes either ms or until, exactly one",
+      );
+    }
   });
 });
 

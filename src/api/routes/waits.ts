@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { isCalendarDate } from "../../contracts/history";
 import {
   approvalSchema,
   callbackAnswerSchema,
@@ -75,8 +76,13 @@ function decode(cursor: string): { s: string; r: string; n: number } | null {
     throw err;
   }
   const o = v as { s?: unknown; r?: unknown; n?: unknown } | null;
-  return o && typeof o === "object" && typeof o.s === "string" && typeof o.r === "string" && typeof o.n === "number"
-    ? { s: o.s, r: o.r, n: o.n }
+  return o &&
+    typeof o === "object" &&
+    typeof o.s === "string" &&
+    isCalendarDate(o.s) &&
+    typeof o.r === "string" &&
+    Number.isInteger(o.n)
+    ? { s: o.s, r: o.r, n: o.n as number }
     : null;
 }
 
