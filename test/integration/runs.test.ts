@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Run } from "../../src/contracts/run";
+import type { Run, RunEvent } from "../../src/contracts/run";
 import { api, createRun, getEvents, getRun, runToEnd } from "../helpers/api";
 
 type Entry = Run["execution_log"][number];
@@ -56,6 +56,23 @@ describe("runs: prompts end to end through the queue", () => {
     ]);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await getEvents(run.run_id, 4)).toEqual(events.slice(4));
+  });
+
+  it("pages the event log with a Link to the next page, and none after the last", async () => {
+    const run = await runToEnd({ prompt: "calculate 2 + 2" });
+    const all = await getEvents(run.run_id);
+    const seen: number[] = [];
+    let next: string | null = `/api/v1/runs/${run.run_id}/events?limit=4`;
+    while (next) {
+      const res = await api(next);
+      expect(res.status).toBe(200);
+      seen.push(...((await res.json()) as RunEvent[]).map((e) => e.seq));
+      next = res.headers.get("Link")?.match(/^<([^>]+)>; rel="next"$/)?.[1] ?? null;
+    }
+    expect(seen).toEqual(all.map((e) => e.seq)); // 4 + 2, each once
+    // A page that ends exactly at the log's end has no Link.
+    const exact = await api(`/api/v1/runs/${run.run_id}/events?limit=${all.length}`);
+    expect(exact.headers.get("Link")).toBeNull();
   });
 
   it("adds a todo and then lists it", async () => {

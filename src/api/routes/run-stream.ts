@@ -18,7 +18,13 @@ const getEvents = tenantRoute({
   path: "/runs/{run_id}/events",
   summary: "The run's append-only event log, in order",
   request: { params: runIdParamSchema, query: eventsQuerySchema },
-  responses: { 200: json(z.array(runEventSchema), "Events with seq > after"), 404: problem("No such run") },
+  responses: {
+    200: {
+      ...json(z.array(runEventSchema), "Events with seq > after, at most `limit`"),
+      headers: { Link: { schema: { type: "string" }, description: 'rel="next" when the log goes on past this page' } },
+    },
+    404: problem("No such run"),
+  },
 });
 
 const liveQuerySchema = z.object({ after: afterParamSchema.optional() });
@@ -50,10 +56,17 @@ streamRoutes.openapi(getEvents, async (c) => {
   const { after, limit } = c.req.valid("query");
   const { tenant } = principalOf(c);
   if (!isRunId(run_id)) throw notFound(run_id);
+  // One more than the page: whether the log goes on past it (then a Link to the next page).
   const events =
-    (await runStub(c.env, tenant, run_id).events(after, limit)) ??
-    (await readArchivedEvents(database(c.env.DB), tenant, run_id, after, limit));
+    (await runStub(c.env, tenant, run_id).events(after, limit + 1)) ??
+    (await readArchivedEvents(database(c.env.DB), tenant, run_id, after, limit + 1));
   if (!events) throw notFound(run_id);
+  if (events.length > limit) {
+    events.length = limit;
+    const next = new URL(c.req.url);
+    next.searchParams.set("after", String(events[limit - 1]?.seq ?? after));
+    c.header("Link", `<${next.pathname}${next.search}>; rel="next"`);
+  }
   return c.json(events, 200);
 });
 
