@@ -342,12 +342,17 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     }
     const after = new URL(request.url).searchParams.get("after");
     const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server);
+    const finished = isFinished(this.state);
+    // A finished run's stream is over at once: a plain socket, which the runtime closes as soon as
+    // it is closed (a hibernatable one it keeps open about 10 s after the close frame, so a
+    // client that waits for the connection to end waited that long). A live run's hibernates.
+    if (finished) server.accept();
+    else this.ctx.acceptWebSocket(server);
     return openStream(request, client, server, {
       run: toRun(this.state),
       seq: this.state.seq,
       replay: after === null ? [] : this.log.after(Number(after)),
-      finished: isFinished(this.state),
+      finished,
     });
   }
 
