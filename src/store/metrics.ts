@@ -55,8 +55,18 @@ const rate = (ok: number, bad: number) => (ok + bad === 0 ? null : ok / (ok + ba
 const counts = (rows: { status: string; n: number }[]) => Object.fromEntries(rows.map((r) => [r.status, r.n]));
 const total = (byStatus: Record<string, number>) => Object.values(byStatus).reduce((a, b) => a + b, 0);
 
-/** Run and step counts, success rates and duration percentiles of a tenant's runs created in [since, until). */
-export async function metrics(d1: D1Database, tenant: string, since: string, until: string): Promise<Metrics> {
+/**
+ * Run and step counts, success rates and duration percentiles of a tenant's runs created in
+ * [since, until): finished runs from D1, plus `unfinished`
+ * (runs still active or waiting, by status, from the tenant's gate) in the runs' counts.
+ */
+export async function metrics(
+  d1: D1Database,
+  tenant: string,
+  since: string,
+  until: string,
+  unfinished: Record<string, number> = {},
+): Promise<Metrics> {
   const bind = (q: string) => d1.prepare(q).bind(tenant, since, until);
   const [runsByStatus, runDurations, stepsByStatus, tools, compensations] = await d1.batch<Record<string, unknown>>([
     bind(RUNS_BY_STATUS_SQL),
@@ -67,6 +77,7 @@ export async function metrics(d1: D1Database, tenant: string, since: string, unt
   ]);
   const compensationCounts = counts((compensations?.results ?? []) as { status: string; n: number }[]);
   const runCounts = counts((runsByStatus?.results ?? []) as { status: string; n: number }[]);
+  for (const [status, n] of Object.entries(unfinished)) runCounts[status] = (runCounts[status] ?? 0) + n;
   const stepCounts = counts((stepsByStatus?.results ?? []) as { status: string; n: number }[]);
   const durations = (runDurations?.results?.[0] ?? { p50: null, p95: null, p99: null }) as Percentiles;
   type ToolRow = { tool: string; steps: number; succeeded: number; failed: number } & Percentiles;

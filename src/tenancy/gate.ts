@@ -375,6 +375,23 @@ export class TenantGate extends DurableObject<Env> {
     return { rows, total, finished };
   }
 
+  /**
+   * Runs not finished (active or waiting) created in [since, until), by status: what `/metrics`
+   * adds to D1's counts, which hold finished runs only.
+   */
+  async unfinished(since: string, until: string): Promise<Record<string, number>> {
+    if (!this.tables(false)) return {};
+    const rows = this.sql
+      .exec<{ status: string; n: number }>(
+        `SELECT json_extract(summary, '$.status') AS status, COUNT(*) AS n FROM runs
+         WHERE place != 'finished' AND created_at >= ? AND created_at < ? GROUP BY status`,
+        since,
+        until,
+      )
+      .toArray();
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
   /** The approval inbox, oldest first, after a (since, run_id, step_number) position. */
   async approvals(limit: number, after: { s: string; r: string; n: number } | null): Promise<Approval[]> {
     if (!this.tables(false)) return [];
@@ -435,6 +452,7 @@ export interface GateApi {
   archived(runs: { run_id: string; seq: number }[]): Promise<void>;
   list(q: GateListQuery): Promise<{ rows: RunSummary[]; total: number; finished: string[] }>;
   approvals(limit: number, after: { s: string; r: string; n: number } | null): Promise<Approval[]>;
+  unfinished(since: string, until: string): Promise<Record<string, number>>;
   tokens(day: string, limit: number, spend: number): Promise<{ used: number; left: number }>;
 }
 

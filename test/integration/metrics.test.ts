@@ -4,6 +4,7 @@ import type { Metrics } from "../../src/contracts/history";
 import { database } from "../../src/store/db";
 import { runSteps, runs } from "../../src/store/schema";
 import { api } from "../helpers/api";
+import { eventually } from "../helpers/recovery";
 import { apiKeyFor } from "../helpers/tenants";
 
 const TENANT = "t-metrics";
@@ -118,6 +119,36 @@ describe("GET /api/v1/metrics", () => {
     });
     const other = await api(`/api/v1/metrics?since=${DAY}T00:00:00Z&until=2026-11-21T00:00:00Z`);
     expect(((await other.json()) as Metrics).runs.total).toBe(0);
+  });
+
+  it("counts runs still running or waiting, which D1 does not hold yet, beside the finished ones", async () => {
+    const live = await apiKeyFor("t-metrics-live");
+    const since = new Date(Date.now() - 60_000).toISOString();
+    const create = async (plan: unknown) => {
+      const res = await api("/api/v1/runs", { method: "POST", key: live, json: { prompt: "m", plan } });
+      expect(res.status).toBe(201);
+      return (await res.json()) as { run_id: string; status: string };
+    };
+    const waiting = await create({
+      steps: [{ step_number: 1, tool_name: "approval", tool_input: { message: "ok?" } }],
+    });
+    const running = await create({ steps: [{ step_number: 1, tool_name: "wait", tool_input: { ms: 86_400_000 } }] });
+    const done = await create({
+      steps: [{ step_number: 1, tool_name: "calculator", tool_input: { expression: "1+1" } }],
+    });
+    // A run parked on an approval or a timer is `running` (its steps wait).
+    expect([waiting.status, running.status, done.status]).toEqual(["running", "running", "completed"]);
+    const read = async () => {
+      const res = await api(`/api/v1/metrics?since=${since}`, { key: live });
+      return ((await res.json()) as Metrics).runs;
+    };
+    // The finished one reaches D1 a moment after it ends; the other two come from the gate at once.
+    expect((await read()).by_status.running).toBe(2);
+    await eventually("the finished run in D1's counts", read, (r) => r.by_status.completed === 1);
+    const r = await read();
+    expect(r).toMatchObject({ total: 3, by_status: { running: 2, completed: 1 }, success_rate: 1 });
+    for (const id of [waiting.run_id, running.run_id])
+      await api(`/api/v1/runs/${id}/cancel`, { method: "POST", key: live });
   });
 
   it("rejects a bad window with 400", async () => {

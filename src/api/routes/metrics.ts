@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { metricsQuerySchema, metricsSchema } from "../../contracts/history";
 import { ApiError } from "../../http/problem";
 import { metrics } from "../../store/metrics";
+import { gateStub } from "../../tenancy/gate";
 import { principalOf } from "../middleware/auth";
 import { json, problem } from "../responses";
 import type { AppEnv } from "../types";
@@ -16,7 +17,8 @@ const getMetrics = tenantRoute({
   path: "/metrics",
   summary: "Run and step counts, success rates and duration percentiles over a window (default: last 24 h)",
   description:
-    "Counts runs by status and steps by status, for the caller's tenant, over finished runs created in [since, until). " +
+    "Counts runs by status, for the caller's tenant, over runs created in [since, until) — finished ones, and those " +
+    "still running or waiting — and steps by status over the finished runs' steps. " +
     "`success_rate` is completed / (completed + failed). Durations are nearest-rank p50/p95/p99 in ms: per run " +
     "(created → completed, finished runs) and per tool (each step's started → completed).",
   request: { query: metricsQuerySchema },
@@ -30,5 +32,7 @@ metricsRoutes.openapi(getMetrics, async (c) => {
   const until = q.until ?? new Date().toISOString();
   const since = q.since ?? new Date(Date.parse(until) - DEFAULT_WINDOW_MS).toISOString();
   if (since >= until) throw new ApiError(400, "since must be earlier than until");
-  return c.json(await metrics(c.env.DB, principalOf(c).tenant, since, until), 200);
+  const { tenant } = principalOf(c);
+  const unfinished = await gateStub(c.env, tenant).unfinished(since, until);
+  return c.json(await metrics(c.env.DB, tenant, since, until, unfinished), 200);
 });
