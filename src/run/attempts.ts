@@ -8,7 +8,7 @@ import { backoffDelay } from "./backoff";
 import { canInline, type DecideContext, policyFor } from "./context";
 import type { EventDraft } from "./events";
 import { allTasks, isFinished, type RunState, type StepState } from "./state";
-import { idempotencyKey, TASK_EVENTS, type Task, type TaskRef, taskName } from "./tasks";
+import { idempotencyKey, iso, TASK_EVENTS, type Task, type TaskRef, taskName } from "./tasks";
 
 /** The task a reference names, or undefined. */
 export function findTask(state: RunState, ref: TaskRef): Task | undefined {
@@ -59,7 +59,7 @@ export function dispatch(
     data: {
       ...indexData(task.ref),
       ...extra,
-      deadline_at: ctx.now + policy(state, task, ctx).timeoutMs + ctx.grace.dispatchMs,
+      deadline_at: iso(ctx.now + policy(state, task, ctx).timeoutMs + ctx.grace.dispatchMs),
       ...(inline ? { inline: true } : {}),
     },
   };
@@ -79,7 +79,7 @@ export function attemptFailed(state: RunState, task: Task, failure: FailureInfo,
         data: {
           ...indexData(task.ref),
           delay_ms: delay,
-          retry_at: ctx.now + delay,
+          retry_at: iso(ctx.now + delay),
           reason: failure.code,
           error: failure.message,
         },
@@ -130,7 +130,7 @@ export function onStart(
     type: TASK_EVENTS[ref.kind].started,
     step_number: ref.step,
     attempt,
-    data: { ...indexData(ref), deadline_at: ctx.now + timeout + ctx.grace.reportMs },
+    data: { ...indexData(ref), deadline_at: iso(ctx.now + timeout + ctx.grace.reportMs) },
   };
   let input: Record<string, Json>;
   try {

@@ -4,7 +4,17 @@ import type { RerunOf } from "../contracts/recovery";
 import type { RunOptions, RunStatus } from "../contracts/run";
 import type { WaitingInfo } from "../contracts/waiting";
 import type { RunEvent } from "./events";
-import { ACTIVE, applyTransition, DONE, finish, newTask, type Task, type TaskPhase, transitionOf } from "./tasks";
+import {
+  ACTIVE,
+  applyTransition,
+  DONE,
+  finish,
+  newTask,
+  type Task,
+  type TaskPhase,
+  timeOf,
+  transitionOf,
+} from "./tasks";
 
 /** Where a step is inside the coordinator; finer than the wire `status`. */
 export type Phase = TaskPhase | "waiting";
@@ -199,7 +209,7 @@ export function apply(state: RunState, event: RunEvent): void {
       s.phase = "waiting";
       s.attempt = event.attempt ?? Math.max(1, s.attempt);
       s.waiting = waitingOf(d);
-      s.wakeAt = num(d.wake_at);
+      s.wakeAt = timeOf(d.wake_at);
       s.input = (d.input as Record<string, Json>) ?? s.input;
       s.startedAt ??= event.at;
       break;

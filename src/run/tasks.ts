@@ -145,7 +145,17 @@ export function newTask(ref: TaskRef, tool: string, template: Record<string, Jso
   };
 }
 
-const num = (v: Json | undefined): number | null => (typeof v === "number" ? v : null);
+/**
+ * A time an event's data names: an ISO-8601 string, or epoch milliseconds as logs written before
+ * 2026-12-03 hold them (a run's log is folded again after every restart).
+ */
+export const iso = (ms: number): string => new Date(ms).toISOString();
+
+export const timeOf = (v: Json | undefined): number | null => {
+  if (typeof v === "number") return v;
+  const t = typeof v === "string" ? Date.parse(v) : Number.NaN;
+  return Number.isNaN(t) ? null : t;
+};
 
 /** Ends a task (any phase): no deadline, no retry. */
 export function finish(
@@ -169,13 +179,13 @@ export function applyTransition(task: Task, transition: Transition, event: RunEv
     case "dispatched":
       task.phase = "queued";
       task.attempt = event.attempt ?? task.attempt + 1;
-      task.deadlineAt = num(d.deadline_at);
+      task.deadlineAt = timeOf(d.deadline_at);
       task.retryAt = null;
       break;
     case "started":
       task.phase = "running";
       task.input = (d.input as Record<string, Json>) ?? task.input;
-      task.deadlineAt = num(d.deadline_at);
+      task.deadlineAt = timeOf(d.deadline_at);
       task.startedAt ??= event.at;
       break;
     case "succeeded":
@@ -192,7 +202,7 @@ export function applyTransition(task: Task, transition: Transition, event: RunEv
       task.phase = "backoff";
       task.error = typeof d.error === "string" ? d.error : task.error;
       task.deadlineAt = null;
-      task.retryAt = num(d.retry_at);
+      task.retryAt = timeOf(d.retry_at);
       break;
   }
 }

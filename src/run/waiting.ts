@@ -6,6 +6,7 @@ import { stepOutputs } from "./attempts";
 import type { DecideContext } from "./context";
 import type { EventDraft } from "./events";
 import { isFinished, type RunState, type StepState } from "./state";
+import { iso } from "./tasks";
 
 /** A decision on a run's command: the events to append, or why the command does not fit (HTTP status). */
 export type Decision<A = undefined> =
@@ -17,8 +18,6 @@ const refuse = (status: 404 | 409 | 422, detail: string): { ok: false; status: 4
   status,
   detail,
 });
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Path of a callback URL; the token after it routes to the run's object and proves the caller holds the URL. */
 export const CALLBACK_PATH = "/api/v1/callbacks/";
@@ -89,7 +88,7 @@ export function beginWait(state: RunState, s: StepState, ctx: DecideContext): Ev
       step_number: n,
       attempt: 1,
       // docs/api.md: `data` is the waiting object; when it wakes by itself and the resolved input ride along.
-      data: { ...(waiting as unknown as Record<string, Json>), wake_at: wakeAt, input },
+      data: { ...(waiting as unknown as Record<string, Json>), wake_at: wakeAt === null ? null : iso(wakeAt), input },
     },
   ];
 }

@@ -315,7 +315,7 @@ describe("fault injection through the real queue and coordinator", () => {
       (found) => found.some((e) => e.type === "step.started" && e.step_number === 2),
     );
     const deadline = (type: string, step: number) =>
-      events.find((e) => e.type === type && e.step_number === step)?.data?.deadline_at as number;
+      Date.parse(events.find((e) => e.type === type && e.step_number === step)?.data?.deadline_at as string);
     const alarm = await runInDurableObject(coordinator("dev", created.run_id), (_, state) => state.storage.getAlarm());
     // Step 1's start moved the earliest deadline earlier (the report grace is shorter than the
     // dispatch grace): the alarm followed. Each commit since moved it later: the alarm stayed.
@@ -370,7 +370,7 @@ describe("fault injection through the real queue and coordinator", () => {
     expect(run.status).toBe("completed");
     const started = (await getEvents(created.run_id)).find((e) => e.type === "step.started");
     // While the step ran, the alarm was at its deadline, well over a second ahead.
-    expect((started?.data?.deadline_at as number) - Date.parse(started?.at as string)).toBeGreaterThan(1000);
+    expect(Date.parse(started?.data?.deadline_at as string) - Date.parse(started?.at as string)).toBeGreaterThan(1000);
     const purgeAt = Date.parse(run.completed_at as string) + Number(env.RUN_RETENTION_MS);
     const alarm = await eventually(
       "the alarm at the purge",
@@ -482,10 +482,11 @@ describe("fault injection through the real queue and coordinator", () => {
     retries.forEach((e, i) => {
       const delay = e.data?.delay_ms as number;
       expect(delay).toBeLessThan(ceilings[i] as number);
-      expect(e.data?.retry_at).toBe(Date.parse(e.at) + delay);
+      // Times in event data are ISO-8601, like every timestamp of the API.
+      expect(e.data?.retry_at).toBe(new Date(Date.parse(e.at) + delay).toISOString());
       // The next attempt is dispatched no earlier than the recorded retry time.
       const next = events.find((d) => d.type === "step.dispatched" && d.attempt === (e.attempt as number) + 1);
-      expect(Date.parse(next?.at ?? "")).toBeGreaterThanOrEqual(e.data?.retry_at as number);
+      expect(Date.parse(next?.at ?? "")).toBeGreaterThanOrEqual(Date.parse(e.data?.retry_at as string));
     });
   });
 });

@@ -548,7 +548,7 @@ describe("compensation decisions (pure core, as the coordinator runs them)", () 
       "compensation.step_started#1.1",
       "compensation.step_retry_scheduled#1.1",
     ]);
-    const retryAt = h.log.at(-1)?.data?.retry_at as number;
+    const retryAt = Date.parse(h.log.at(-1)?.data?.retry_at as string);
     expect(nextWake(h.state)).toBe(retryAt);
     // The alarm fires at the retry time: the compensation's next attempt is dispatched.
     expect(h.tick(retryAt - h.now())).toEqual(["compensation.step_dispatched#1.2"]);
@@ -571,7 +571,7 @@ describe("compensation decisions (pure core, as the coordinator runs them)", () 
     const deadline = h.state.steps.get(1)?.compensation?.deadlineAt as number;
     expect(nextWake(h.state)).toBe(deadline);
     expect(h.tick(deadline - h.now())).toEqual(["compensation.step_retry_scheduled#1.1"]);
-    const retryAt = h.log.at(-1)?.data?.retry_at as number;
+    const retryAt = Date.parse(h.log.at(-1)?.data?.retry_at as string);
     expect(h.tick(Math.max(0, retryAt - h.now()))).toEqual(["compensation.step_dispatched#1.2"]);
     h.succeed(1, deleted("t1"), 2, "compensate");
     expect(toRun(h.state)).toMatchObject({ status: "failed", compensation: { status: "completed" } });

@@ -31,6 +31,33 @@ describe("run state: a fold of its events", () => {
     expect(reduce(h.log)).toEqual(h.state);
   });
 
+  it("writes times in event data as ISO-8601, and folds a log written with epoch milliseconds the same", () => {
+    const h = harness([step(1), step(2, [1])]);
+    h.plan();
+    h.fail(1, true);
+    const times = h.log.flatMap((e) =>
+      ["deadline_at", "retry_at"].filter((k) => e.data?.[k] !== undefined).map((k) => e.data?.[k]),
+    );
+    expect(times.length).toBeGreaterThanOrEqual(2);
+    for (const t of times) expect(t).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    // A run's log from before 2026-12-03 holds epoch milliseconds; after a restart it folds alike.
+    const older = h.log.map((e) => ({
+      ...e,
+      ...(e.data
+        ? {
+            data: Object.fromEntries(
+              Object.entries(e.data).map(([k, v]) => [
+                k,
+                k.endsWith("_at") && k !== "woke_at" ? Date.parse(v as string) : v,
+              ]),
+            ),
+          }
+        : {}),
+    }));
+    expect(reduce(older)).toEqual(reduce(h.log));
+    expect(nextWake(reduce(older) as NonNullable<ReturnType<typeof reduce>>)).toBe(nextWake(h.state));
+  });
+
   it("never has more than max_parallel steps in flight", () => {
     const h = harness(
       [1, 2, 3, 4, 5].map((n) => step(n)),
