@@ -85,6 +85,13 @@ describe("assets", () => {
       expect(csp, p).not.toMatch(/https?:|wss?:|\*|unsafe-eval/);
       await res.body?.cancel();
     }
+    // The API's own paths are the Worker's, not the console's: an unknown one is a 404 problem.
+    for (const p of ["/api", "/api/", "/api/v2/runs"]) {
+      const res = await fetch(`${crane.url}${p}`);
+      expect(res.status, p).toBe(404);
+      expect(res.headers.get("content-type"), p).toBe("application/problem+json");
+      await res.body?.cancel();
+    }
     const html = await (await fetch(`${crane.url}/`)).text();
     expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/); // no inline script
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);

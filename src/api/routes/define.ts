@@ -9,6 +9,17 @@ type Config = Omit<RouteConfig, "middleware" | "security">;
 
 const bodyGuard = (r: Config) => (r.request?.body ? [jsonBody({ optional: r.request.body.required !== true })] : []);
 
+/** 400: a body that is not JSON, a bad query or path parameter — whichever the route can get. */
+function badRequest(r: Config): Record<number, ReturnType<typeof problem>> {
+  const causes = [
+    ...(r.request?.body ? ["a body that is not valid JSON"] : []),
+    ...(r.request?.query || r.request?.params ? ["a bad query or path parameter"] : []),
+  ];
+  if (causes.length === 0) return {};
+  const text = causes.join(", or ");
+  return { 400: problem(text.charAt(0).toUpperCase() + text.slice(1)) };
+}
+
 /** The answers every route of a kind can give, documented once. */
 const common = (r: Config, auth: Record<number, ReturnType<typeof problem>>) => ({
   ...auth,
@@ -19,7 +30,7 @@ const common = (r: Config, auth: Record<number, ReturnType<typeof problem>>) => 
         422: problem("The body is invalid (see `errors`)"),
       }
     : {}),
-  ...(r.request?.query || r.request?.params ? { 400: problem("Bad query or path parameter") } : {}),
+  ...badRequest(r),
   ...r.responses,
 });
 const TENANT = {
