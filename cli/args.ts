@@ -93,7 +93,13 @@ export function parse(argv: string[], commands: CommandSpec[]): Parsed {
     if (words.length === 0 || words[0] === "help")
       return { command: null, positionals: words.slice(1), values: loose.values };
     if (loose.values.help) return { command: null, positionals: words, values: loose.values };
-    throw new UsageError(group ? `'${words[0]}' needs a subcommand` : `unknown command '${words[0]}'`);
+    if (!group) throw new UsageError(`unknown command '${words[0]}'`);
+    const subs = commands.filter((c) => c.name.startsWith(`${words[0]} `)).map((c) => c.name.split(" ")[1]);
+    throw new UsageError(
+      words[1] === undefined
+        ? `'${words[0]}' needs a subcommand: ${subs.join(", ")}`
+        : `unknown subcommand '${words[0]} ${words[1]}' (one of ${subs.join(", ")})`,
+    );
   }
   let strict: ReturnType<typeof parseArgs>;
   try {
@@ -114,7 +120,12 @@ export function parse(argv: string[], commands: CommandSpec[]): Parsed {
   const values = strict.values as Values;
   if (!values.help) {
     const { min, max } = command.positionals;
-    if (positionals.length < min) throw new UsageError(`missing arguments: ${command.args}`, command);
+    if (positionals.length < min) {
+      // Name only what is missing: `approve <run> <step>` given a run lacks `<step>`.
+      const wanted = command.args.match(/<[^>]+>/g) ?? [];
+      const missing = wanted.slice(positionals.length, min).join(" ") || command.args;
+      throw new UsageError(`missing argument${min - positionals.length > 1 ? "s" : ""}: ${missing}`, command);
+    }
     if (positionals.length > max) throw new UsageError(`unexpected argument '${positionals[max]}'`, command);
   }
   return { command, positionals, values };

@@ -18,7 +18,11 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
 function describe(err: CraneError): string {
   const lines = [`${err.status} ${err.problem.title}: ${err.problem.detail}`];
-  for (const e of err.problem.errors ?? []) lines.push(`  ${e.path}: ${e.message}`);
+  // The detail already names the first problem; the list adds the others (and repeats none).
+  for (const e of err.problem.errors ?? []) {
+    const text = e.path ? `${e.path}: ${e.message}` : e.message;
+    if (!err.problem.detail.includes(text)) lines.push(`  ${text}`);
+  }
   if (err.requestId && err.status >= 500) lines.push(`  (request id ${err.requestId})`);
   return lines.join("\n");
 }
@@ -63,15 +67,17 @@ async function main(argv: string[], out: Output, interrupt: AbortSignal): Promis
     out.line(commandHelp(command));
     return EXIT.ok;
   }
-  const url = str(values.url) ?? env.CRANE_URL ?? "http://localhost:8787";
+  // An empty variable is an unset one (as NO_COLOR's is): the default applies.
+  const fromEnv = (name: string) => (env[name] === "" ? undefined : env[name]);
+  const url = str(values.url) ?? fromEnv("CRANE_URL") ?? "http://localhost:8787";
   if (!/^https?:\/\/[^/]/.test(url)) {
     out.error(`crane: the URL must start with http:// or https://, not '${url}'`);
     return EXIT.usage;
   }
   const client = new CraneClient({
     baseUrl: url,
-    apiKey: str(values["api-key"]) ?? env.CRANE_API_KEY ?? "crane-dev-key",
-    adminToken: str(values["admin-token"]) ?? env.CRANE_ADMIN_TOKEN ?? "crane-dev-admin",
+    apiKey: str(values["api-key"]) ?? fromEnv("CRANE_API_KEY") ?? "crane-dev-key",
+    adminToken: str(values["admin-token"]) ?? fromEnv("CRANE_ADMIN_TOKEN") ?? "crane-dev-admin",
   });
   const ctx: Context = { client, out, json: values.json === true, url: client.baseUrl, interrupt };
   try {
@@ -90,6 +96,11 @@ async function main(argv: string[], out: Output, interrupt: AbortSignal): Promis
       const which = command.name.startsWith("keys") ? "admin token" : "API key";
       out.error(`crane: the server refused the ${which}: ${describe(err)}`);
       return EXIT.unreachable;
+    }
+    if (err instanceof CraneError && err.status === 400) {
+      // A bad parameter or filter the command passed on as given: the caller's to fix.
+      out.error(`crane: ${describe(err)}`);
+      return EXIT.usage;
     }
     if (err instanceof CraneError) {
       out.error(`crane: ${describe(err)}`);

@@ -108,8 +108,12 @@ function buildRunBody(positionals: string[], values: Values, command: CommandSpe
 
 async function started(ctx: Parameters<CommandSpec["action"]>[0], run: Run, values: Values): Promise<number> {
   if (values.detach) {
+    // The id alone, for `crane watch $(crane run … --detach)`; where the run stands goes to stderr.
     if (ctx.json) ctx.out.json(run);
-    else ctx.out.line(`run ${run.run_id} ${run.status}`);
+    else {
+      ctx.out.line(run.run_id);
+      ctx.out.error(`run ${run.run_id} ${run.status}`);
+    }
     return 0;
   }
   return follow(ctx, run, `run ${run.run_id}`);
@@ -197,7 +201,9 @@ const runsCommand: CommandSpec = {
       ({ items, next } = await ctx.client.listRuns(query));
     }
     if (ctx.json) {
+      // stdout stays the array; the way to the next page goes to stderr.
       ctx.out.json(items);
+      if (next) ctx.out.error(`more: crane runs --cursor ${next}  (or --all)`);
       return 0;
     }
     const c = ctx.out.colour;

@@ -11,7 +11,6 @@ import { CLI, cliSuite, lines, type Result } from "./cli-harness";
 const { crane, env, start, run: crane$, planFile } = cliSuite("cli");
 
 const ESC = "\u001b";
-const runIdOf = (stdout: string) => /^run (\S+)/.exec(stdout)?.[1] ?? "";
 
 /**
  * A TCP relay to Crane that never passes the server's end of a connection on to the client:
@@ -122,8 +121,10 @@ describe("crane run", () => {
     const plan = planFile("slow.json", { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 1500 } }] });
     const detached = await crane$(["run", "--detach", "--plan", plan]);
     expect(detached.code).toBe(0);
-    expect(detached.stdout).toMatch(/^run \S+ running\n$/);
-    const id = runIdOf(detached.stdout);
+    // The id alone on stdout (for `crane watch $(crane run … --detach)`); where it stands on stderr.
+    expect(detached.stdout).toMatch(/^\S+\n$/);
+    const id = detached.stdout.trim();
+    expect(detached.stderr).toBe(`run ${id} running\n`);
     const watcher = start(["watch", id]);
     const cancel = await crane$(["cancel", id]);
     expect(cancel.code).toBe(0);
@@ -164,6 +165,10 @@ describe("reading", () => {
     expect(row).toMatch(new RegExp(`^${run.run_id} +completed +1 +\\d+ ms +\\S+ \\S+ +tagged ${tag}$`));
     const listedJson = JSON.parse((await crane$(["runs", "--q", tag, "--json"])).stdout) as RunSummary[];
     expect(listedJson.map((r) => r.run_id)).toEqual([run.run_id]);
+    // JSON lists page too: stdout stays the array, the next page's cursor goes to stderr.
+    const paged = await crane$(["runs", "--limit", "1", "--json"]);
+    expect(JSON.parse(paged.stdout)).toHaveLength(1);
+    expect(paged.stderr).toMatch(/^more: crane runs --cursor \S+ {2}\(or --all\)\n$/);
 
     const shown = await crane$(["show", run.run_id]);
     expect(shown.code).toBe(0);
@@ -203,6 +208,8 @@ describe("exit status 3 and 2", () => {
     const fromEnv = await crane$(["run", "calculate 1+1"], { CRANE_API_KEY: "wrong-key" });
     expect(fromEnv.code).toBe(3);
     expect(fromEnv.stdout).toBe("");
+    // An empty variable is an unset one: the default key (and URL) apply.
+    expect((await crane$(["runs", "--limit", "1"], { CRANE_API_KEY: "" })).code).toBe(0);
   });
 
   it("a server that cannot be reached: exit 3", async () => {
@@ -221,11 +228,20 @@ describe("exit status 3 and 2", () => {
       ["run", "--planner", "x", "p"],
       ["runs", "--bogus"],
       ["keys"],
+      ["keys", "frob"],
+      ["approve", "r"],
+      ["runs", "--since", "yesterday"], // the server's 400: a bad filter is the caller's to fix
     ]) {
       const { code, stderr } = await crane$(args);
       expect({ args, code }).toEqual({ args, code: 2 });
       expect(stderr).toMatch(/^crane: |^usage: /);
     }
+    // Each names what is wrong, once.
+    expect((await crane$(["keys", "frob"])).stderr).toMatch(/^crane: unknown subcommand 'keys frob' \(one of /);
+    expect((await crane$(["approve", "r"])).stderr).toMatch(/^crane: missing argument: <step>\n/);
+    const bad = await crane$(["run", "calculate 1+1", "--option", "bogus=1"]);
+    expect(bad.code).toBe(1);
+    expect(lines(bad.stderr)).toHaveLength(1);
     const help = await crane$(["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: crane <command>/);
