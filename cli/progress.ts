@@ -1,5 +1,5 @@
 import type { LiveMessage, Plan, Run, RunEvent, WaitingInfo } from "../src/client/types";
-import { between, compact, duration, pad } from "./format";
+import { between, compact, duration, pad, when } from "./format";
 import type { Output } from "./output";
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -79,7 +79,10 @@ export class RunProgress {
         const plan = d.plan as Plan | undefined;
         this.setPlan(plan ?? null);
         const n = plan?.steps.length ?? 0;
-        this.out.line(c.dim(`planned by ${plan?.planner ?? "?"}: ${n} step${n === 1 ? "" : "s"}`));
+        const steps = `${n} step${n === 1 ? "" : "s"}`;
+        this.out.line(
+          c.dim(plan?.planner === "explicit" ? `plan given: ${steps}` : `planned by ${plan?.planner ?? "?"}: ${steps}`),
+        );
         return;
       }
       case "plan.fallback":
@@ -197,7 +200,7 @@ export class RunProgress {
 
   private onWaiting(step: number, w: WaitingInfo): void {
     const c = this.out.colour;
-    const until = w.until ? ` (until ${w.until})` : "";
+    const until = w.until ? ` (until ${when(w.until)} UTC)` : "";
     if (w.kind === "timer") {
       this.out.line(`${this.label(step)}  ${c.yellow("waiting")} for a timer${until}`);
       return;

@@ -55,6 +55,10 @@ const listCommand: CommandSpec = {
       return 0;
     }
     const c = ctx.out.colour;
+    if (keys.length === 0) {
+      ctx.out.line(c.dim(`no keys for tenant '${tenant}'`));
+      return 0;
+    }
     const rows = keys.map((k) => [
       k.key_id,
       k.name,

@@ -276,7 +276,7 @@ const showCommand: CommandSpec = {
       out.line();
       out.line(
         c.yellow(
-          `step ${w.step_number} waits for ${w.kind === "timer" ? "a timer" : w.kind}${w.until ? ` until ${w.until}` : ""}`,
+          `step ${w.step_number} waits for ${w.kind === "timer" ? "a timer" : w.kind}${w.until ? ` until ${when(w.until)} UTC` : ""}`,
         ),
       );
       if (w.kind === "approval")

@@ -106,7 +106,7 @@ describe("recovery", () => {
       ],
     });
     const running = start(["run", "--plan", plan]);
-    await printed(running, /^step 2 wait +waiting for a timer/);
+    await printed(running, /^step 2 wait +waiting for a timer \(until \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\)/);
     const id = runIdOf(running);
     const cancelled = await crane$("cancel", id, "--compensate", "--reason", "changed my mind");
     expect(cancelled.code).toBe(0);

@@ -85,6 +85,7 @@ describe("crane run", () => {
       const { code, stdout } = await crane$(["run", "--plan", plan, "two sleeps and a sum"], { CRANE_URL: relay.url });
       expect(code).toBe(0);
       const out = lines(stdout);
+      expect(out[1]).toBe("plan given: 3 steps");
       const at = (pattern: RegExp) => out.findIndex((l) => pattern.test(l));
       for (const step of [1, 2, 3]) {
         expect(at(new RegExp(`^step ${step} \\S+ +running$`))).toBeGreaterThan(0);
@@ -257,6 +258,9 @@ describe("keys (admin)", () => {
     expect(created.code).toBe(0);
     const key = JSON.parse(created.stdout) as { key_id: string; api_key: string };
     expect((await crane$(["runs", "--api-key", key.api_key, "--json"])).stdout).toBe("[]\n");
+    expect((await crane$(["keys", "list", "--tenant", `${tenant}-none`])).stdout).toBe(
+      `no keys for tenant '${tenant}-none'\n`,
+    );
 
     const listed = await crane$(["keys", "list", "--tenant", tenant]);
     expect(listed.code).toBe(0);
