@@ -12,8 +12,17 @@ export interface Draft {
   reasoning: string;
 }
 
-/** Parses one clause; `prev` is the step "it" refers to. Returns null when it is not this kind of clause. */
-export type ClauseParser = (ws: Word[], prev: number | null) => Draft[] | null;
+/** What a clause's plan depends on beyond its words: the run's options. */
+export interface ClauseContext {
+  /** The longest pause that is a `sleep`; a longer one is a durable `wait`. */
+  sleepMaxMs: number;
+}
+
+/**
+ * Parses one clause; `prev` is the step "it" refers to. Returns null when it is not this kind of
+ * clause (whatever `ctx` says: it shapes a clause's steps, never whether the clause is understood).
+ */
+export type ClauseParser = (ws: Word[], prev: number | null, ctx: ClauseContext) => Draft[] | null;
 
 const REFERENCE_PHRASES = [
   ["the", "previous", "result"],

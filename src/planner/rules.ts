@@ -1,5 +1,5 @@
 import type { PlanInput, StepInput } from "../contracts/plan";
-import { CLAUSE_PARSERS, type Draft } from "./clauses";
+import { CLAUSE_PARSERS, type ClauseContext, type Draft } from "./clauses";
 import { PromptParseError } from "./errors";
 import { type Segment, segment } from "./segments";
 import { MAX_SLEEP_MS } from "./waiting";
@@ -21,10 +21,10 @@ function stripFillers(ws: Word[]): Word[] {
   return rest;
 }
 
-function parseClause(ws: Word[], prev: number | null): Draft[] | null {
+function parseClause(ws: Word[], prev: number | null, ctx: ClauseContext): Draft[] | null {
   const clause = stripFillers(ws);
   for (const parse of CLAUSE_PARSERS) {
-    const drafts = parse(clause, prev);
+    const drafts = parse(clause, prev, ctx);
     if (drafts) return drafts;
   }
   return null;
@@ -34,13 +34,13 @@ function parseClause(ws: Word[], prev: number | null): Draft[] | null {
  * A clause after `and` that means nothing on its own belongs to the clause before it:
  * "add todo buy milk and get bread" is one todo, not a todo and a broken `get`.
  */
-function mergeUnparseable(segments: Segment[]): Segment[] {
+function mergeUnparseable(segments: Segment[], ctx: ClauseContext): Segment[] {
   const merged: Segment[] = [];
   for (const seg of segments) {
     const last = merged[merged.length - 1];
-    if (last && seg.join === "and" && parseClause(seg.words, 1) === null) {
+    if (last && seg.join === "and" && parseClause(seg.words, 1, ctx) === null) {
       const joined = [...last.words, ...seg.joiner, ...seg.words];
-      if (parseClause(joined, 1) !== null) {
+      if (parseClause(joined, 1, ctx) !== null) {
         last.words = joined;
         continue;
       }
@@ -48,16 +48,6 @@ function mergeUnparseable(segments: Segment[]): Segment[] {
     merged.push({ ...seg, words: [...seg.words] });
   }
   return merged;
-}
-
-/**
- * A pause longer than `sleepMaxMs` becomes a durable `wait`: a `sleep` holds a consumer and is
- * bound by the step's timeout, so one near or over the timeout could only time out.
- */
-function durable(d: Draft, sleepMaxMs: number): Draft {
-  if (d.tool_name !== "sleep") return d;
-  const ms = (d.tool_input as { ms: number }).ms;
-  return ms <= sleepMaxMs ? d : { ...d, tool_name: "wait", tool_input: { ms } };
 }
 
 /**
@@ -72,8 +62,8 @@ function durable(d: Draft, sleepMaxMs: number): Draft {
  * @throws PromptParseError when a clause is not understood.
  */
 export function planWithRules(prompt: string, opts: { sleepMaxMs?: number } = {}): PlanInput {
-  const sleepMaxMs = Math.min(MAX_SLEEP_MS, opts.sleepMaxMs ?? MAX_SLEEP_MS);
-  const segments = mergeUnparseable(segment(words(prompt)));
+  const ctx: ClauseContext = { sleepMaxMs: Math.min(MAX_SLEEP_MS, opts.sleepMaxMs ?? MAX_SLEEP_MS) };
+  const segments = mergeUnparseable(segment(words(prompt)), ctx);
   if (segments.length === 0) throw new PromptParseError("nothing to do");
   const steps: StepInput[] = [];
   let group: number[] = [];
@@ -84,11 +74,11 @@ export function planWithRules(prompt: string, opts: { sleepMaxMs?: number } = {}
       group = [];
     }
     const prev = steps.length > 0 ? (steps[steps.length - 1] as StepInput).step_number : null;
-    const drafts = parseClause(seg.words, prev);
+    const drafts = parseClause(seg.words, prev, ctx);
     if (!drafts) throw new PromptParseError(`did not understand "${text(seg.words).slice(0, 100)}"`);
     for (const d of drafts) {
       const step_number = steps.length + 1;
-      steps.push({ step_number, ...durable(d, sleepMaxMs), depends_on: [...before] });
+      steps.push({ step_number, ...d, depends_on: [...before] });
       group.push(step_number);
     }
   }

@@ -65,17 +65,17 @@ export function duration(ws: readonly Word[]): number | null {
 }
 
 /**
- * "sleep 200 ms", "wait 2 seconds": the `sleep` tool, up to 60 s. "wait 2 hours", "wait for 3 days":
- * a durable `wait` step, over 60 s and up to 365 days; `planWithRules` also makes a `wait` of a
- * pause that would not fit well inside the run's step timeout. `sleep` over 60 s is not
- * understood, and a `wait` of nothing (0) means nothing.
+ * "sleep 200 ms", "wait 2 seconds": the `sleep` tool, up to `ctx.sleepMaxMs` (at most 60 s; the
+ * planner gives half the run's step timeout, since a `sleep` holds a consumer and is bound by that
+ * timeout). "wait 2 hours", "wait for 3 days", "sleep 40 seconds" past it: a durable `wait` step,
+ * up to 365 days. `sleep` over 60 s is not understood, and a `wait` of nothing (0) means nothing.
  */
-export const pause: ClauseParser = (ws) => {
+export const pause: ClauseParser = (ws, _prev, ctx) => {
   const verb = ws[0]?.low;
   if (verb !== "sleep" && verb !== "wait") return null;
   const ms = duration(ws.slice(ws[1]?.low === "for" ? 2 : 1));
   if (ms === null || (verb === "sleep" && ms > MAX_SLEEP_MS) || (verb === "wait" && ms === 0)) return null;
-  if (ms <= MAX_SLEEP_MS) return [{ tool_name: "sleep", tool_input: { ms }, reasoning: `Wait ${ms} ms` }];
+  if (ms <= ctx.sleepMaxMs) return [{ tool_name: "sleep", tool_input: { ms }, reasoning: `Wait ${ms} ms` }];
   return [{ tool_name: "wait", tool_input: { ms }, reasoning: `Wait ${text(ws.slice(1))}` }];
 };
 
