@@ -145,12 +145,13 @@ export function newTask(ref: TaskRef, tool: string, template: Record<string, Jso
   };
 }
 
+/** A time as event data holds it: ISO-8601, like every timestamp of the API. */
+export const iso = (ms: number): string => new Date(ms).toISOString();
+
 /**
  * A time an event's data names: an ISO-8601 string, or epoch milliseconds as logs written before
  * 2026-12-03 hold them (a run's log is folded again after every restart).
  */
-export const iso = (ms: number): string => new Date(ms).toISOString();
-
 export const timeOf = (v: Json | undefined): number | null => {
   if (typeof v === "number") return v;
   const t = typeof v === "string" ? Date.parse(v) : Number.NaN;

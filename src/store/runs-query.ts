@@ -1,5 +1,6 @@
 import { and, desc, eq, gte, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Json } from "../contracts/common";
+import { fromCursor, toCursor } from "../contracts/cursor";
 import { isCalendarDate, type ListRunsQuery, type RunSummary } from "../contracts/history";
 import type { RunStatus } from "../contracts/run";
 import { chunk, type Database, MAX_BOUND_PARAMETERS } from "./db";
@@ -11,27 +12,11 @@ interface Cursor {
 }
 
 export const encodeCursor = (row: Pick<RunRow, "createdAt" | "runId">): string =>
-  btoa(JSON.stringify({ c: row.createdAt, r: row.runId } satisfies Cursor))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replaceAll("=", "");
+  toCursor({ c: row.createdAt, r: row.runId } satisfies Cursor);
 
-/**
- * The position a cursor names, or null for anything this API did not make: undecodable base64,
- * text that is not JSON, and JSON that is not an object with string `c` and `r` (`null`, a number,
- * an array…) alike.
- */
+/** The position a cursor names (a real time, a run id), or null for anything this API did not make. */
 export function decodeCursor(cursor: string): Cursor | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
-  } catch (err) {
-    if (err instanceof SyntaxError || (err instanceof DOMException && err.name === "InvalidCharacterError"))
-      return null;
-    throw err;
-  }
-  if (json === null || typeof json !== "object" || Array.isArray(json)) return null;
-  const { c, r } = json as Partial<Record<keyof Cursor, unknown>>;
+  const { c, r } = (fromCursor(cursor) ?? {}) as Partial<Record<keyof Cursor, unknown>>;
   return typeof c === "string" && typeof r === "string" && c.length <= 64 && r.length <= 64 && isCalendarDate(c)
     ? { c, r }
     : null;

@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { fromCursor, toCursor } from "../../contracts/cursor";
 import { isCalendarDate } from "../../contracts/history";
 import {
   approvalSchema,
@@ -64,25 +65,11 @@ const callback = publicRoute({
 
 export const waitRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-const encode = (v: object) => btoa(JSON.stringify(v)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
-
+/** The approval inbox's position (since, run_id, step_number), or null for anything this API did not make. */
 function decode(cursor: string): { s: string; r: string; n: number } | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
-  } catch (err) {
-    if (err instanceof SyntaxError || (err instanceof DOMException && err.name === "InvalidCharacterError"))
-      return null;
-    throw err;
-  }
-  const o = v as { s?: unknown; r?: unknown; n?: unknown } | null;
-  return o &&
-    typeof o === "object" &&
-    typeof o.s === "string" &&
-    isCalendarDate(o.s) &&
-    typeof o.r === "string" &&
-    Number.isInteger(o.n)
-    ? { s: o.s, r: o.r, n: o.n as number }
+  const { s, r, n } = fromCursor(cursor) ?? {};
+  return typeof s === "string" && isCalendarDate(s) && typeof r === "string" && Number.isInteger(n)
+    ? { s, r, n: n as number }
     : null;
 }
 
@@ -95,7 +82,7 @@ waitRoutes.openapi(listApprovals, async (c) => {
   const last = page.at(-1);
   if (rows.length > limit && last) {
     const url = new URL(c.req.url);
-    url.searchParams.set("cursor", encode({ s: last.since, r: last.run_id, n: last.step_number }));
+    url.searchParams.set("cursor", toCursor({ s: last.since, r: last.run_id, n: last.step_number }));
     c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
   }
   return c.json(page, 200);
