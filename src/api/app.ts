@@ -58,7 +58,7 @@ export function createApp() {
     scheme: "bearer",
     description: "The admin token (secret ADMIN_TOKEN). Locally (ENVIRONMENT=development) crane-dev-admin works.",
   });
-  app.doc31("/openapi.json", {
+  app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: {
       title: "Crane API",
@@ -67,7 +67,9 @@ export function createApp() {
         "Crane runs prompts as plans of tool calls, durably and in parallel, on Cloudflare Workers. " +
         "The wire contract, with the behaviour behind each route, is docs/api.md in the repository.",
     },
-  });
+    // The Crane that serves the document, so that /docs' examples name a full URL.
+    servers: [{ url: new URL(c.req.url).origin, description: "This Crane" }],
+  }));
 
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;

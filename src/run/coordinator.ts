@@ -24,7 +24,7 @@ import { onCancel } from "./decide";
 import { EventLog } from "./event-log";
 import { TERMINAL_RUN_EVENTS } from "./events";
 import { gateKey, gateView } from "./gate-view";
-import { broadcast, broadcastDelta, MAX_WATCHERS_PER_RUN, openStream } from "./live";
+import { broadcast, broadcastDelta, MAX_WATCHERS_PER_RUN, openStream, watchAfter } from "./live";
 import { logEvents } from "./log-events";
 import { Outbox, type OutboxItem, outboxDelay } from "./outbox";
 import { createdEvent, planRun } from "./planning";
@@ -340,18 +340,22 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         headers: { "Retry-After": "5" },
       });
     }
-    const after = new URL(request.url).searchParams.get("after");
+    const asked = new URL(request.url).searchParams.get("after");
+    const after = asked === null ? null : Number(asked);
     const { 0: client, 1: server } = new WebSocketPair();
     const finished = isFinished(this.state);
     // A finished run's stream is over at once: a plain socket, which the runtime closes as soon as
     // it is closed (a hibernatable one it keeps open about 10 s after the close frame, so a
     // client that waits for the connection to end waited that long). A live run's hibernates.
     if (finished) server.accept();
-    else this.ctx.acceptWebSocket(server);
+    else {
+      this.ctx.acceptWebSocket(server);
+      watchAfter(server, after, this.state.seq);
+    }
     return openStream(request, client, server, {
       run: toRun(this.state),
       seq: this.state.seq,
-      replay: after === null ? [] : this.log.after(Number(after)),
+      replay: after === null ? [] : this.log.after(after),
       finished,
     });
   }

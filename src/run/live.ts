@@ -15,10 +15,27 @@ export function send(ws: WebSocket, message: LiveMessage): void {
   }
 }
 
-/** Sends events to every watcher; after a terminal event, closes each socket with 1000. */
+/**
+ * What a live run's socket remembers across hibernation: a watcher that connected with `?after=N`
+ * beyond the run's last event has, by its own account, seen events up to N already.
+ */
+interface Watcher {
+  after: number;
+}
+
+/** Marks a hibernatable socket whose watcher asked for events after `after`, beyond the run's `seq`. */
+export function watchAfter(ws: WebSocket, after: number | null, seq: number): void {
+  if (after !== null && after > seq) ws.serializeAttachment({ after } satisfies Watcher);
+}
+
+/**
+ * Sends events to every watcher — never one at or before the `?after=` its watcher gave — and,
+ * after a terminal event, closes each socket with 1000.
+ */
 export function broadcast(sockets: WebSocket[], events: readonly RunEvent[], terminal: boolean): void {
   for (const ws of sockets) {
-    for (const event of events) send(ws, { type: "event", event });
+    const seen = (ws.deserializeAttachment() as Watcher | null)?.after ?? 0;
+    for (const event of events) if (event.seq > seen) send(ws, { type: "event", event });
     if (terminal) closeNormally(ws);
   }
 }

@@ -239,7 +239,14 @@ export function onSignal(
   const waiting = candidates.find((s) => s.phase === "waiting" && s.waiting?.name === name);
   const buffered = state.signals.filter((b) => b.name === name).length;
   if (!waiting && candidates.length - buffered <= 0) {
-    return refuse(409, `No unfinished step of run '${state.runId}' waits for signal '${name}'`);
+    if (candidates.length === 0)
+      return refuse(409, `No unfinished step of run '${state.runId}' waits for signal '${name}'`);
+    // Each step takes one signal: those still to wait for this name have one kept for them already.
+    return refuse(
+      409,
+      `Every unfinished step of run '${state.runId}' that waits for signal '${name}' already has one kept for it ` +
+        `(${buffered} received before the step started waiting); another has no step to go to`,
+    );
   }
   const delivered = waiting ? waiting.step.step_number : null;
   const received: EventDraft = {

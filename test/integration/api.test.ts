@@ -212,8 +212,14 @@ describe("API: catalog, health and OpenAPI", () => {
   it("serves an OpenAPI 3.1 document describing every route", async () => {
     const res = await api("/openapi.json", { key: null });
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    const doc = (await res.json()) as {
+      openapi: string;
+      servers: { url: string }[];
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(doc.openapi).toBe("3.1.0");
+    // The serving Crane, so that /docs' examples name a full URL.
+    expect(doc.servers).toEqual([{ url: "http://crane.test", description: "This Crane" }]);
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/api/v1/admin/api-keys",
       "/api/v1/admin/api-keys/{key_id}",

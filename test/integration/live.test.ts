@@ -57,6 +57,31 @@ describe("live: WebSocket updates", () => {
     expect(all).toEqual(await getEvents(run.run_id));
   });
 
+  it("never sends events at or before ?after=N, even when N is beyond the run's last event and across hibernation", async () => {
+    const run = await createRun({
+      prompt: "approve, then add",
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "approval", tool_input: { message: "go?" } },
+          { step_number: 2, tool_name: "calculator", tool_input: { expression: "1 + 1" }, depends_on: [1] },
+        ],
+      },
+    });
+    const waiting = await getEvents(run.run_id);
+    const after = (waiting.at(-1)?.seq ?? 0) + 2;
+    const { session } = await watch(run.run_id, { after });
+    await session.received(1);
+    expect(session.messages[0]).toMatchObject({ type: "snapshot", seq: after - 2 });
+    await evictDurableObject(coordinator(run.run_id));
+    const res = await api(`/api/v1/runs/${run.run_id}/steps/1/approve`, { method: "POST" });
+    expect(res.status).toBe(200);
+    expect(await session.closed).toBe(1000);
+    const log = await getEvents(run.run_id);
+    expect(log.at(-1)?.type).toBe("run.completed");
+    expect(log.length).toBeGreaterThan(after);
+    expect(eventsOf(session.messages)).toEqual(log.filter((e) => e.seq > after));
+  });
+
   it("gives a client that connects after the end the snapshot and the close", async () => {
     const run = await createRun({ prompt: "calculate 1 + 1" });
     await waitForRun(run.run_id);
@@ -70,10 +95,17 @@ describe("live: WebSocket updates", () => {
     const run = await createRun({ prompt: "calculate 2 + 2" });
     const res = await api(`/api/v1/runs/${run.run_id}/live`, {
       key: null,
-      headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "crane.v1, bearer.crane-dev-key" },
+      headers: {
+        Upgrade: "websocket",
+        "Sec-WebSocket-Protocol": "crane.v1, bearer.crane-dev-key",
+        "X-Request-Id": "live-req-1",
+      },
     });
     expect(res.status).toBe(101);
     expect(res.headers.get("Sec-WebSocket-Protocol")).toBe("crane.v1");
+    // Like every response, the upgrade names its request and trace.
+    expect(res.headers.get("X-Request-Id")).toBe("live-req-1");
+    expect(res.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     res.webSocket?.accept();
     res.webSocket?.close();
   });

@@ -390,7 +390,10 @@ describe("signal", () => {
     expect((await send("second")).status).toBe(202);
     const third = await send("third");
     expect(third.status).toBe(409);
-    expect((await problemOf(third)).detail).toBe(`No unfinished step of run '${run.run_id}' waits for signal 'go'`);
+    expect((await problemOf(third)).detail).toBe(
+      `Every unfinished step of run '${run.run_id}' that waits for signal 'go' already has one kept for it ` +
+        "(2 received before the step started waiting); another has no step to go to",
+    );
     await post(`/api/v1/runs/${run.run_id}/steps/1/approve`);
     const done = await waitForRun(run.run_id);
     const got = [2, 3].map((n) => outputOf<{ data: string }>(done, n).data).sort();

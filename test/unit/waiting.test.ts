@@ -288,7 +288,9 @@ describe("signal", () => {
     const third = h.signal("go", "third");
     expect(refusal(third.decision)).toEqual({
       status: 409,
-      detail: "No unfinished step of run 'r1' waits for signal 'go'",
+      detail:
+        "Every unfinished step of run 'r1' that waits for signal 'go' already has one kept for it " +
+        "(2 received before the step started waiting); another has no step to go to",
     });
     expect(third.events).toEqual([]);
     h.succeed(1);

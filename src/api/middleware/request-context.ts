@@ -30,10 +30,16 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   c.set("requestId", requestId);
   c.set("traceId", traceId);
   await next();
-  // A 101 response's headers are fixed once the socket is handed over.
-  if (c.res.status !== 101) {
+  const traceparent = `00-${traceId}-${spanId}-01`;
+  if (c.res.status === 101) {
+    // An upgrade's headers cannot be changed in place: the same socket is answered anew.
+    const headers = new Headers(c.res.headers);
+    headers.set("X-Request-Id", requestId);
+    headers.set("traceparent", traceparent);
+    c.res = new Response(null, { status: 101, webSocket: c.res.webSocket, headers });
+  } else {
     c.res.headers.set("X-Request-Id", requestId);
-    c.res.headers.set("traceparent", `00-${traceId}-${spanId}-01`);
+    c.res.headers.set("traceparent", traceparent);
   }
   // The path only: query strings and headers (where keys travel) are never logged.
   log("info", "request", {
