@@ -43,7 +43,13 @@ export function match(pathname: string): Route {
   if (path === "/metrics") return { page: "metrics" };
   if (path === "/tools") return { page: "tools" };
   const run = /^\/runs\/([^/]+)$/.exec(path);
-  if (run?.[1]) return { page: "run", runId: decodeURIComponent(run[1]) };
+  if (run?.[1]) {
+    try {
+      return { page: "run", runId: decodeURIComponent(run[1]) };
+    } catch {
+      return { page: "not-found" }; // malformed percent-encoding: no run has that id
+    }
+  }
   return { page: "not-found" };
 }
 

@@ -4,6 +4,11 @@ import { ProblemView } from "./components/problem";
 
 /** Session storage: the key lives as long as the tab. */
 const KEY = "crane.apiKey";
+/**
+ * Set when the visitor signed out or their key was refused: the tab then asks for a key instead
+ * of signing in with the development key by itself (which would switch tenants without a word).
+ */
+const SIGNED_OUT = "crane.signedOut";
 
 interface Session {
   client: CraneClient;
@@ -42,6 +47,7 @@ function guardedClient(apiKey: string, onRefused: (detail: string) => void): Cra
           .then((p: { detail?: string }) => p.detail ?? "The API key was refused")
           .catch(() => "The API key was refused");
         sessionStorage.removeItem(KEY);
+        if (apiKey !== DEV_API_KEY) sessionStorage.setItem(SIGNED_OUT, "1");
         kept = false;
         onRefused(detail);
       } else if (res.ok && !kept) {
@@ -57,7 +63,8 @@ function guardedClient(apiKey: string, onRefused: (detail: string) => void): Cra
  * Signs in with the key kept in session storage, or else the development key (which only a
  * development Worker accepts), at once and without a round trip of its own: the page's first
  * requests prove the key. A 401 — then or later, for a key typed in the form too — brings up the
- * sign-in form, with the API's detail unless it was the development key being tried.
+ * sign-in form, with the API's detail unless it was the development key being tried. After a
+ * sign-out or a refused key the tab asks, even in development.
  */
 export function SessionGate({ children }: { children: ReactNode }) {
   const [refused, setRefused] = useState<{ error: unknown } | null>(null);
@@ -71,6 +78,7 @@ export function SessionGate({ children }: { children: ReactNode }) {
   }, []);
   const [client, setClient] = useState<CraneClient | null>(() => {
     const stored = sessionStorage.getItem(KEY);
+    if (stored === null && sessionStorage.getItem(SIGNED_OUT) !== null) return null;
     return connect(stored ?? DEV_API_KEY, stored === null);
   });
   const signIn = useCallback(
@@ -78,6 +86,7 @@ export function SessionGate({ children }: { children: ReactNode }) {
       const candidate = connect(apiKey, false);
       // Any authenticated read proves the key (and keeps it).
       await candidate.listRuns({ limit: 1 });
+      sessionStorage.removeItem(SIGNED_OUT);
       setRefused(null);
       setClient(candidate);
     },
@@ -87,6 +96,7 @@ export function SessionGate({ children }: { children: ReactNode }) {
   if (client) {
     const signOut = () => {
       sessionStorage.removeItem(KEY);
+      sessionStorage.setItem(SIGNED_OUT, "1");
       setRefused({ error: null });
       setClient(null);
     };

@@ -14,6 +14,11 @@ export interface WatchOptions {
   retries?: number;
   /** First reconnection delay in ms, doubled on each failure up to 5 s, with jitter (default 250). */
   backoffMs?: number;
+  /**
+   * Told when a socket starts delivering (`"open"`, at its first message) and when one dropped
+   * before the run ended (`"lost"`: a reconnection follows) — for a "live" indicator.
+   */
+  onConnection?: (state: "open" | "lost") => void;
 }
 
 export type LiveSocketConstructor = new (url: string, protocols: string[]) => LiveSocket;
@@ -98,7 +103,7 @@ export async function* watchRun(deps: WatchDeps, runId: string, opts: WatchOptio
         if (item.kind !== "message") break;
         const message = parse(item.data);
         if (!message) continue;
-        messages++;
+        if (messages++ === 0) opts.onConnection?.("open");
         if (message.type === "snapshot") {
           // A reconnection's snapshot is not passed on: the events after `lastSeq` say what changed.
           if (snapshotSeen) continue;
@@ -131,6 +136,7 @@ export async function* watchRun(deps: WatchDeps, runId: string, opts: WatchOptio
       if (socket.readyState < 2) socket.close(1000, "done");
     }
 
+    opts.onConnection?.("lost");
     failures = progressed ? 1 : failures + 1;
     if (failures > retries) {
       throw new CraneConnectionError(

@@ -183,6 +183,77 @@ describe("runs", () => {
     expectClean(t);
   });
 
+  it("the live badge says when the stream dropped and is reconnecting, and live again once it is back", async () => {
+    const run = await createRun(crane, {
+      prompt: "a wait to watch",
+      plan: { steps: [{ step_number: 1, tool_name: "approval", tool_input: { message: "go?" } }] },
+    });
+    const t = await tab();
+    let connections = 0;
+    let mocked: { close: () => Promise<void> } | null = null;
+    // 1st socket: the real stream, dropped after its first message. 2nd: a socket that opens and
+    // says nothing (the server unreachable behind a proxy, say). 3rd: the real stream again.
+    await t.page.routeWebSocket(/\/live/, (ws) => {
+      connections++;
+      if (connections === 2) {
+        mocked = ws;
+        return;
+      }
+      const server = ws.connectToServer();
+      const drop = connections === 1;
+      let dropped = false;
+      server.onMessage((m) => {
+        if (dropped) return;
+        ws.send(m);
+        if (drop) {
+          dropped = true;
+          void ws.close({ code: 1011, reason: "dropped by the test" });
+        }
+      });
+    });
+    await t.page.goto(`${crane.url}/runs/${run.run_id}`);
+    const badge = t.page.locator(".run-state .live");
+    await expect.poll(() => connections).toBe(2);
+    await expect.poll(() => badge.textContent()).toBe("connection lost, reconnecting…");
+    await (mocked as { close: () => Promise<void> } | null)?.close();
+    await expect.poll(() => connections, { timeout: 15_000 }).toBe(3);
+    await expect.poll(() => badge.textContent()).toBe("live");
+    const approved = await fetch(`${crane.url}/api/v1/runs/${run.run_id}/steps/1/approve`, {
+      method: "POST",
+      headers: { Authorization: "Bearer crane-dev-key" },
+    });
+    expect(approved.status).toBe(200);
+    await t.page.locator('[data-run-status="completed"]').waitFor();
+    await expect.poll(() => badge.textContent()).toBe("not live");
+    expectClean(t);
+  });
+
+  it("a 50-step plan's graph stays legible: steps at a readable zoom, zoom buttons, the legend below it", async () => {
+    const steps = Array.from({ length: 50 }, (_, i) => ({
+      step_number: i + 1,
+      tool_name: "calculator",
+      tool_input: { expression: `${i} + 1` },
+      ...(i === 0 ? {} : { depends_on: [i < 10 ? 1 : 2 + (i % 8)] }),
+    }));
+    const run = await createRun(crane, { prompt: "fifty steps", plan: { steps } });
+    const t = await tab({ viewport: DESKTOP });
+    await t.page.goto(`${crane.url}/runs/${run.run_id}`);
+    await t.page.locator('[data-testid="dag-node-50"]').waitFor({ state: "attached" });
+    await t.page.locator(".react-flow__controls").waitFor();
+    const zoom = async () =>
+      Number(
+        /scale\(([\d.]+)\)/.exec((await t.page.locator(".react-flow__viewport").getAttribute("style")) ?? "")?.[1] ?? 0,
+      );
+    await expect.poll(zoom).toBeGreaterThanOrEqual(0.55);
+    const dag = await t.page.locator(".dag").boundingBox();
+    const legend = await t.page.locator('[aria-label="Edge kinds"]').boundingBox();
+    expect(dag && legend && legend.y >= dag.y + dag.height).toBe(true);
+    // "Fit view" shows the whole plan, however small.
+    await t.page.locator(".react-flow__controls-fitview").click();
+    await expect.poll(zoom).toBeLessThan(0.55);
+    expectClean(t);
+  });
+
   it("cancel from the run page cancels a running run", async () => {
     const run = await createRun(crane, {
       prompt: "a long sleep",
@@ -311,6 +382,27 @@ describe("other pages", () => {
     await t.page.getByLabel("API key").waitFor();
     expect(await t.page.getByRole("alert").textContent()).toContain("Unknown API key");
     expect(await t.page.evaluate(() => sessionStorage.getItem("crane.apiKey"))).toBeNull();
+    // A reload keeps asking: a development Worker's key does not sign the tab into another tenant.
+    await t.page.reload();
+    await t.page.getByLabel("API key").waitFor();
+    expect(await t.page.getByRole("button", { name: "Sign out" }).count()).toBe(0);
+  });
+
+  it("after Sign out the tab asks for a key, even where the development key would sign in by itself", async () => {
+    const t = await tab();
+    await t.page.goto(`${crane.url}/tools`);
+    await t.page.locator('[data-tool="calculator"]').waitFor();
+    await t.page.getByRole("button", { name: "Sign out" }).click();
+    await t.page.getByLabel("API key").waitFor();
+    await t.page.reload();
+    await t.page.getByLabel("API key").waitFor();
+    expect(await t.page.locator('[data-tool="calculator"]').count()).toBe(0);
+    await t.page.getByLabel("API key").fill("crane-dev-key");
+    await t.page.getByRole("button", { name: "Sign in" }).click();
+    await t.page.locator('[data-tool="calculator"]').waitFor();
+    await t.page.reload();
+    await t.page.locator('[data-tool="calculator"]').waitFor();
+    expectClean(t);
   });
 
   it("pages fit a phone-width screen and 1280×800 without sideways scrolling", async () => {

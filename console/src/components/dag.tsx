@@ -1,5 +1,6 @@
 import { Graph, layout } from "@dagrejs/dagre";
 import {
+  Controls,
   type Edge,
   Handle,
   MarkerType,
@@ -64,13 +65,20 @@ function place(steps: readonly PlanStep[], edges: readonly PlanEdge[], vertical:
   for (const s of steps) g.setNode(String(s.step_number), { width: NODE_W, height: NODE_H });
   for (const e of edges) g.setEdge(String(e.from), String(e.to));
   layout(g);
-  return new Map(
+  const at = new Map(
     steps.map((s) => {
       const p = g.node(String(s.step_number));
       return [s.step_number, { x: (p?.x ?? 0) - NODE_W / 2, y: (p?.y ?? 0) - NODE_H / 2 }];
     }),
   );
+  return { at, height: g.graph().height ?? NODE_H };
 }
+
+/** The frame grows with a tall layout (up to a screenful); a wide one is panned and zoomed. */
+const frameHeight = (layoutHeight: number, vertical: boolean) =>
+  Math.round(Math.min(640, Math.max(vertical ? 460 : 340, layoutHeight * 0.75 + 48)));
+/** Fitting never shrinks the steps below legibility: a larger plan is panned (drag) or zoomed (buttons). */
+const FIT = { padding: 0.15, maxZoom: 1.2, minZoom: 0.55 };
 
 /**
  * The plan as a graph: nodes are steps (tool, status as colour and text), edges are
@@ -100,7 +108,10 @@ export function Dag({
     return () => observer.disconnect();
   }, []);
 
-  const positions = useMemo(() => place(steps, edges, vertical), [steps, edges, vertical]);
+  const { at: positions, height: layoutHeight } = useMemo(
+    () => place(steps, edges, vertical),
+    [steps, edges, vertical],
+  );
   const byStep = useMemo(() => new Map(log.map((e) => [e.step_number, e])), [log]);
   // Selection is the page's, not xyflow's: the graph is read-only and controlled.
   const nodes: StepNode[] = useMemo(
@@ -124,9 +135,10 @@ export function Dag({
           id: `${e.from}-${e.to}`,
           source: String(e.from),
           target: String(e.to),
-          className: EDGE_STYLE[e.kind].className,
+          // Into a step under way: drawn in the running colour (not xyflow's animated dashes, which
+          // would read as the dashed "uses output" kind).
+          className: `${EDGE_STYLE[e.kind].className}${active ? " edge-active" : ""}`,
           label: EDGE_STYLE[e.kind].label,
-          animated: active,
           markerEnd: { type: MarkerType.ArrowClosed },
           focusable: false,
           selectable: false,
@@ -146,34 +158,39 @@ export function Dag({
   // The layout changes with the orientation: fit it again.
   // biome-ignore lint/correctness/useExhaustiveDependencies: refit when the layout does
   useEffect(() => {
-    const frame = requestAnimationFrame(() => flow.current?.fitView({ padding: 0.15, maxZoom: 1.2 }));
+    const frame = requestAnimationFrame(() => flow.current?.fitView(FIT));
     return () => cancelAnimationFrame(frame);
   }, [positions]);
 
   return (
-    // biome-ignore lint/a11y/noStaticElementInteractions: keys reach here from the focusable nodes inside
-    <div className="dag" ref={box} onKeyDown={onKeyDown}>
-      <ReactFlow<StepNode, Edge>
-        nodes={nodes}
-        edges={flowEdges}
-        nodeTypes={nodeTypes}
-        onInit={(instance) => {
-          flow.current = instance;
-          instance.fitView({ padding: 0.15, maxZoom: 1.2 });
-        }}
-        onNodeClick={(_, node) => onSelect(Number(node.id))}
-        nodesDraggable={false}
-        nodesConnectable={false}
-        nodesFocusable
-        edgesFocusable={false}
-        elementsSelectable={false}
-        zoomOnScroll={false}
-        preventScrolling={false}
-        minZoom={0.3}
-        maxZoom={1.5}
-        fitView
-        ariaLabelConfig={{ "node.a11yDescription.default": "Press Enter to show this step's details." }}
-      />
+    <div className="dag-frame">
+      {/* biome-ignore lint/a11y/noStaticElementInteractions: keys reach here from the focusable nodes inside */}
+      <div className="dag" ref={box} onKeyDown={onKeyDown} style={{ height: frameHeight(layoutHeight, vertical) }}>
+        <ReactFlow<StepNode, Edge>
+          nodes={nodes}
+          edges={flowEdges}
+          nodeTypes={nodeTypes}
+          onInit={(instance) => {
+            flow.current = instance;
+            instance.fitView(FIT);
+          }}
+          onNodeClick={(_, node) => onSelect(Number(node.id))}
+          nodesDraggable={false}
+          nodesConnectable={false}
+          nodesFocusable
+          edgesFocusable={false}
+          elementsSelectable={false}
+          zoomOnScroll={false}
+          preventScrolling={false}
+          minZoom={0.1}
+          maxZoom={1.5}
+          fitView
+          fitViewOptions={FIT}
+          ariaLabelConfig={{ "node.a11yDescription.default": "Press Enter to show this step's details." }}
+        >
+          <Controls showInteractive={false} position="top-right" fitViewOptions={{ padding: 0.1 }} />
+        </ReactFlow>
+      </div>
       <ul className="legend" aria-label="Edge kinds">
         <li>
           <span className="swatch edge-dependency" aria-hidden="true" /> dependency

@@ -124,7 +124,14 @@ function Waiting({ run, entry, onRun }: { run: Run; entry: ExecutionLogEntry; on
     }
     setBusy(false);
   };
-  const parsed = (): Json | undefined => (data.trim() === "" ? undefined : (JSON.parse(data) as Json));
+  const parsed = (): Json | undefined => {
+    if (data.trim() === "") return undefined;
+    try {
+      return JSON.parse(data) as Json;
+    } catch {
+      throw new Error('The data must be JSON (for example {"ok": true}), or left empty');
+    }
+  };
   return (
     <div className="waiting" data-testid="waiting">
       <h3>Waiting for {w.kind === "timer" ? "a timer" : w.kind === "approval" ? "approval" : `signal '${w.name}'`}</h3>

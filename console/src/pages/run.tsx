@@ -12,7 +12,16 @@ import { applyEvent, planEdges } from "../run-model";
 import { useClient } from "../session";
 import { useAsync, useInterval } from "../use-async";
 
-type Live = "connecting" | "live" | "ended";
+/** A prompt longer than this shows its first lines as the heading, all of it on demand. */
+const LONG_PROMPT = 240;
+
+type Live = "connecting" | "live" | "reconnecting" | "ended";
+const LIVE_LABEL: Record<Live, string> = {
+  connecting: "connecting…",
+  live: "live",
+  reconnecting: "connection lost, reconnecting…",
+  ended: "not live",
+};
 
 /**
  * A run, live: the snapshot and every event over the WebSocket (the client reconnects with
@@ -46,7 +55,10 @@ function useLiveRun(client: CraneClient, runId: string) {
       let lastSeq = 0;
       let snapshotSeq = 0;
       try {
-        for await (const msg of client.watch(runId, { after: 0, signal: abort.signal })) {
+        const onConnection = (state: "open" | "lost") => {
+          if (!abort.signal.aborted) setLive(state === "open" ? "live" : "reconnecting");
+        };
+        for await (const msg of client.watch(runId, { after: 0, signal: abort.signal, onConnection })) {
           if (msg.type === "snapshot") {
             snapshotSeq = msg.seq;
             setRun(msg.run);
@@ -127,6 +139,7 @@ export function RunPage({ runId }: { runId: string }) {
   }
   const step = steps.find((s) => s.step_number === selected);
   const entry = run.execution_log.find((e) => e.step_number === selected);
+  const longPrompt = run.prompt.length > LONG_PROMPT;
   const elapsed = (run.completed_at ? Date.parse(run.completed_at) : now) - Date.parse(run.created_at);
 
   return (
@@ -136,12 +149,20 @@ export function RunPage({ runId }: { runId: string }) {
           <p className="crumbs">
             <Link to="/">Runs</Link> / <code>{run.run_id}</code>
           </p>
-          <h1 id="run-title">{run.prompt}</h1>
+          <h1 id="run-title" className={longPrompt ? "clamped" : undefined}>
+            {run.prompt}
+          </h1>
+          {longPrompt && (
+            <details className="full-prompt">
+              <summary>Full prompt ({run.prompt.length} characters)</summary>
+              <p>{run.prompt}</p>
+            </details>
+          )}
         </div>
         <div className="run-state">
           <Status status={run.status} />
           <span className={`live live-${live}`} aria-live="polite">
-            {live === "live" ? "live" : live === "connecting" ? "connecting…" : "not live"}
+            {LIVE_LABEL[live]}
           </span>
         </div>
       </div>
@@ -209,7 +230,12 @@ export function RunPage({ runId }: { runId: string }) {
           ) : null}
         </div>
       ) : (
-        <p className="empty">No plan: {run.error ?? "the run has not been planned yet."}</p>
+        <p className="empty">
+          {/* A run that failed before it had a plan says why once, above. */}
+          {run.error && run.status === "failed"
+            ? "No plan."
+            : `No plan: ${run.error ?? "the run has not been planned yet."}`}
+        </p>
       )}
       {run.compensation ? <CompensationView run={run} /> : null}
       <details className="all-events">
@@ -245,6 +271,8 @@ function RunActions({ run, onRun }: { run: Run; onRun: (run: Run) => void }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const finished = FINISHED.has(run.status);
+  // Nothing to rerun without a step to start from (the step panel offers "rerun from here").
+  const allSucceeded = run.status === "completed" && run.execution_log.every((e) => e.status === "succeeded");
   const act = async (fn: () => Promise<Run>, go = false) => {
     setBusy(true);
     setError(null);
@@ -261,9 +289,11 @@ function RunActions({ run, onRun }: { run: Run; onRun: (run: Run) => void }) {
     <div className="actions">
       <div className="row">
         {finished ? (
-          <button type="button" disabled={busy} onClick={() => act(() => client.rerun(run.run_id, {}), true)}>
-            Rerun what did not succeed
-          </button>
+          allSucceeded ? null : (
+            <button type="button" disabled={busy} onClick={() => act(() => client.rerun(run.run_id, {}), true)}>
+              Rerun what did not succeed
+            </button>
+          )
         ) : (
           <>
             <button

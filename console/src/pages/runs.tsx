@@ -107,6 +107,10 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
           Tool
           <select value={tool} onChange={(e) => set({ tool: e.target.value })}>
             <option value="">any</option>
+            {/* A filter from the address that names no tool of the catalog still shows what filters. */}
+            {tool && tools.data && !tools.data.some((t) => t.name === tool) && (
+              <option value={tool}>{tool} (not a tool)</option>
+            )}
             {(tools.data ?? []).map((t) => (
               <option key={t.name} value={t.name}>
                 {t.name}
@@ -194,7 +198,9 @@ function RunTable({
                 <Status status={r.status} />
               </td>
               <td className="prompt">
-                <Link to={`/runs/${r.run_id}`}>{r.prompt}</Link>
+                <Link to={`/runs/${r.run_id}`} title={r.prompt.length > 200 ? r.prompt : undefined}>
+                  {r.prompt}
+                </Link>
                 {r.rerun_of ? <span className="tag">rerun</span> : null}
                 {r.compensation ? <span className="tag">compensation {r.compensation.status}</span> : null}
                 {r.error ? <div className="error-line">{r.error}</div> : null}

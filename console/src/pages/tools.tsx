@@ -24,7 +24,7 @@ export function ToolsPage() {
                 label={`breaker ${t.breaker.state.replace("_", "-")}${t.breaker.failures ? ` · ${t.breaker.failures} failures` : ""}`}
               />
             </h2>
-            <p>{t.description}</p>
+            <p>{withCode(t.description)}</p>
             <dl className="facts inline">
               <dt>Effects</dt>
               <dd>{t.effects.resource ? `${t.effects.mode} ${t.effects.resource}` : t.effects.mode}</dd>
@@ -48,5 +48,17 @@ export function ToolsPage() {
         ))}
       </ul>
     </section>
+  );
+}
+
+/** A description's `backticked` words as code, the rest as text (never as HTML). */
+function withCode(text: string) {
+  return text.split(/(`[^`]+`)/).map((part, i) =>
+    part.length > 2 && part.startsWith("`") && part.endsWith("`") ? (
+      // biome-ignore lint/suspicious/noArrayIndexKey: the parts of one fixed string
+      <code key={i}>{part.slice(1, -1)}</code>
+    ) : (
+      part
+    ),
   );
 }
