@@ -73,6 +73,32 @@ function members(pgid: number): { pid: string; comm: string; fields: string[] }[
   return found;
 }
 
+/** Busy and total jiffies of every CPU of the machine (the first line of `/proc/stat`). */
+function machineJiffies(): { busy: number; total: number } {
+  const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet — under `threshold` of its CPUs busy over `windowMs` — or
+ * `maxMs` passed, and says how long it waited. Between two engines' trials: work one engine left
+ * behind (a gate's archive write a second after its runs, a queue still draining) would otherwise
+ * land in the next engine's measurement.
+ */
+export async function quiet(threshold = 0.12, windowMs = 250, maxMs = 8000): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const a = machineJiffies();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const b = machineJiffies();
+    const busy = b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+    const waited = performance.now() - t0;
+    if (busy < threshold || waited >= maxMs) return waited;
+  }
+}
+
 /** Runs `work` over `items`, `n` at a time. */
 export async function pool<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

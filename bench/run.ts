@@ -20,6 +20,8 @@
  *   --only calc,sleep,growth,scale,cost             # a subset (for working on the driver)
  *   --dev-tooling                                   # keep wrangler dev's local explorer and trace
  *                                                   # collector on (bench/tooling.ts: off by default)
+ *   --no-settle                                     # start each engine's throughput trial at once,
+ *                                                   # not once the machine is quiet (as before 2026-12-03)
  * Last, the cost of a run (bench/cost.ts): two more Crane instances (inline and queue placement)
  * with BENCH_COUNTERS=true count the billable operations of each plan, priced per million runs.
  */
@@ -31,7 +33,7 @@ import path from "node:path";
 import { killGroup, portFree } from "../scripts/local-wrangler.ts";
 import { COST_PLANS, type CostRow, costTable, measureCost, PRICES_SOURCE } from "./cost.ts";
 import { calcDag } from "./plans.ts";
-import { group } from "./proc.ts";
+import { group, quiet } from "./proc.ts";
 import { DEV_TOOLING } from "./tooling.ts"; // sets the environment every wrangler dev below starts with
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -57,6 +59,10 @@ const ONLY = new Set(SECTIONS.split(","));
 const PART = SECTIONS === ALL ? "" : `-${SECTIONS.replaceAll(",", "-")}`;
 const LABEL = option("--label") ?? (FOREIGN_CRANE ? `${MODE}${PART}-${path.basename(CRANE_DIR)}` : `${MODE}${PART}`);
 const TRIALS = QUICK ? 3 : 5;
+/** Whether a throughput trial waits for the machine to be quiet first (`quiet`). */
+const SETTLE = !argv.includes("--no-settle");
+/** How long each throughput trial waited for the machine to be quiet, ms. */
+const settled: number[] = [];
 const T0 = performance.now();
 const progress = (what: string) => console.log(`[${((performance.now() - T0) / 1000).toFixed(0)} s] ${what}`);
 
@@ -427,6 +433,7 @@ async function throughput(scenario: string, concurrency: number, total: number, 
   for (let t = 0; t < TRIALS; t++) {
     for (let k = 0; k < engines.length; k++) {
       const e = engines[(k + t) % engines.length] as Engine;
+      if (SETTLE) settled.push(await quiet());
       const stop = rss ? rssSampler(e.pgid) : null;
       const { samples, wallMs } = await load(concurrency, total, e.one);
       const peak = (await stop?.()) ?? 0;
@@ -689,6 +696,8 @@ async function main() {
     wrangler,
     // wrangler dev's local explorer and trace collector (bench/tooling.ts): off unless --dev-tooling.
     dev_tooling: DEV_TOOLING,
+    // Throughput trials started once the machine was quiet (off with --no-settle), and how long they waited.
+    settle: SETTLE && settled.length > 0 ? { waited_ms: round(figure(settled)), trials: settled.length } : SETTLE,
     bench_commit: git(ROOT, "rev-parse", "--short", "HEAD"),
     bench_uncommitted_changes: git(ROOT, "status", "--porcelain", "--", "bench", ":!bench/results") !== "",
     crane: { dir: CRANE_DIR, commit: craneCommit, uncommitted_changes: craneDirty },
