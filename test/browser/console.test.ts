@@ -239,7 +239,7 @@ describe("runs", () => {
     const t = await tab({ viewport: DESKTOP });
     await t.page.goto(`${crane.url}/runs/${run.run_id}`);
     await t.page.locator('[data-testid="dag-node-50"]').waitFor({ state: "attached" });
-    await t.page.locator(".react-flow__controls").waitFor();
+    await t.page.getByRole("button", { name: "Zoom in" }).waitFor();
     const zoom = async () =>
       Number(
         /scale\(([\d.]+)\)/.exec((await t.page.locator(".react-flow__viewport").getAttribute("style")) ?? "")?.[1] ?? 0,
@@ -247,10 +247,14 @@ describe("runs", () => {
     await expect.poll(zoom).toBeGreaterThanOrEqual(0.55);
     const dag = await t.page.locator(".dag").boundingBox();
     const legend = await t.page.locator('[aria-label="Edge kinds"]').boundingBox();
-    expect(dag && legend && legend.y >= dag.y + dag.height).toBe(true);
-    // "Fit view" shows the whole plan, however small.
-    await t.page.locator(".react-flow__controls-fitview").click();
+    const buttons = await t.page.locator('[aria-label="Graph zoom"]').boundingBox();
+    expect(dag && legend && buttons && Math.min(legend.y, buttons.y) >= dag.y + dag.height).toBe(true);
+    // "Whole plan" shows all of it, however small; the zoom buttons zoom.
+    await t.page.getByRole("button", { name: "Whole plan" }).click();
     await expect.poll(zoom).toBeLessThan(0.55);
+    const whole = await zoom();
+    await t.page.getByRole("button", { name: "Zoom in" }).click();
+    await expect.poll(zoom).toBeGreaterThan(whole);
     expectClean(t);
   });
 

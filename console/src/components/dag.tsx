@@ -1,6 +1,5 @@
 import { Graph, layout } from "@dagrejs/dagre";
 import {
-  Controls,
   type Edge,
   Handle,
   MarkerType,
@@ -71,13 +70,18 @@ function place(steps: readonly PlanStep[], edges: readonly PlanEdge[], vertical:
       return [s.step_number, { x: (p?.x ?? 0) - NODE_W / 2, y: (p?.y ?? 0) - NODE_H / 2 }];
     }),
   );
-  return { at, height: g.graph().height ?? NODE_H };
+  return { at, width: g.graph().width ?? NODE_W, height: g.graph().height ?? NODE_H };
 }
 
-/** The frame grows with a tall layout (up to a screenful); a wide one is panned and zoomed. */
-const frameHeight = (layoutHeight: number, vertical: boolean) =>
-  Math.round(Math.min(640, Math.max(vertical ? 460 : 340, layoutHeight * 0.75 + 48)));
-/** Fitting never shrinks the steps below legibility: a larger plan is panned (drag) or zoomed (buttons). */
+/**
+ * The frame is as tall as the layout at the zoom fitting will use (the width decides it, within
+ * `FIT`'s bounds), up to a screenful; a larger plan is panned (drag) or zoomed (the buttons).
+ */
+function frameHeight(layout: { width: number; height: number }, frameWidth: number): number {
+  const zoom = Math.min(FIT.maxZoom, Math.max(FIT.minZoom, (frameWidth * (1 - FIT.padding)) / layout.width));
+  return Math.round(Math.min(640, Math.max(200, layout.height * zoom * (1 + FIT.padding) + 24)));
+}
+/** Fitting never shrinks the steps below legibility. */
 const FIT = { padding: 0.15, maxZoom: 1.2, minZoom: 0.55 };
 
 /**
@@ -98,20 +102,18 @@ export function Dag({
   onSelect: (step: number) => void;
 }) {
   const box = useRef<HTMLDivElement>(null);
-  const [vertical, setVertical] = useState(false);
+  const [width, setWidth] = useState(800);
+  const vertical = width < 640;
   const flow = useRef<ReactFlowInstance<StepNode, Edge> | null>(null);
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    const observer = new ResizeObserver(() => setVertical(el.clientWidth < 640));
+    const observer = new ResizeObserver(() => setWidth(el.clientWidth));
     observer.observe(el);
     return () => observer.disconnect();
   }, []);
 
-  const { at: positions, height: layoutHeight } = useMemo(
-    () => place(steps, edges, vertical),
-    [steps, edges, vertical],
-  );
+  const { at: positions, ...extent } = useMemo(() => place(steps, edges, vertical), [steps, edges, vertical]);
   const byStep = useMemo(() => new Map(log.map((e) => [e.step_number, e])), [log]);
   // Selection is the page's, not xyflow's: the graph is read-only and controlled.
   const nodes: StepNode[] = useMemo(
@@ -155,17 +157,22 @@ export function Dag({
     }
   };
 
-  // The layout changes with the orientation: fit it again.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: refit when the layout does
+  // The layout changes with the orientation, and the frame's height with the layout: fit again —
+  // two frames on, once xyflow has measured the new frame (its ResizeObserver runs after this
+  // frame's callbacks).
+  const height = frameHeight(extent, width);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refit when the layout or the frame does
   useEffect(() => {
-    const frame = requestAnimationFrame(() => flow.current?.fitView(FIT));
+    let frame = requestAnimationFrame(() => {
+      frame = requestAnimationFrame(() => flow.current?.fitView(FIT));
+    });
     return () => cancelAnimationFrame(frame);
-  }, [positions]);
+  }, [positions, height]);
 
   return (
     <div className="dag-frame">
       {/* biome-ignore lint/a11y/noStaticElementInteractions: keys reach here from the focusable nodes inside */}
-      <div className="dag" ref={box} onKeyDown={onKeyDown} style={{ height: frameHeight(layoutHeight, vertical) }}>
+      <div className="dag" ref={box} onKeyDown={onKeyDown} style={{ height }}>
         <ReactFlow<StepNode, Edge>
           nodes={nodes}
           edges={flowEdges}
@@ -187,21 +194,33 @@ export function Dag({
           fitView
           fitViewOptions={FIT}
           ariaLabelConfig={{ "node.a11yDescription.default": "Press Enter to show this step's details." }}
-        >
-          <Controls showInteractive={false} position="top-right" fitViewOptions={{ padding: 0.1 }} />
-        </ReactFlow>
+        />
       </div>
-      <ul className="legend" aria-label="Edge kinds">
-        <li>
-          <span className="swatch edge-dependency" aria-hidden="true" /> dependency
-        </li>
-        <li>
-          <span className="swatch edge-reference" aria-hidden="true" /> uses output
-        </li>
-        <li>
-          <span className="swatch edge-resource" aria-hidden="true" /> resource order
-        </li>
-      </ul>
+      <div className="dag-tools">
+        {/* Outside the graph, so they never cover a step. */}
+        <fieldset className="zoom" aria-label="Graph zoom">
+          <button type="button" aria-label="Zoom out" onClick={() => flow.current?.zoomOut()}>
+            −
+          </button>
+          <button type="button" aria-label="Zoom in" onClick={() => flow.current?.zoomIn()}>
+            +
+          </button>
+          <button type="button" onClick={() => flow.current?.fitView({ padding: 0.1 })}>
+            Whole plan
+          </button>
+        </fieldset>
+        <ul className="legend" aria-label="Edge kinds">
+          <li>
+            <span className="swatch edge-dependency" aria-hidden="true" /> dependency
+          </li>
+          <li>
+            <span className="swatch edge-reference" aria-hidden="true" /> uses output
+          </li>
+          <li>
+            <span className="swatch edge-resource" aria-hidden="true" /> resource order
+          </li>
+        </ul>
+      </div>
     </div>
   );
 }

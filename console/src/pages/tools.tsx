@@ -25,7 +25,8 @@ export function ToolsPage() {
               />
             </h2>
             <p>{withCode(t.description)}</p>
-            <dl className="facts inline">
+            {/* Label and value side by side in two columns: a long retry policy wraps in its own. */}
+            <dl className="facts">
               <dt>Effects</dt>
               <dd>{t.effects.resource ? `${t.effects.mode} ${t.effects.resource}` : t.effects.mode}</dd>
               <dt>Retry</dt>
