@@ -345,9 +345,14 @@ describe("watch", () => {
     };
     try {
       const run = await client.createRun(chain("watch through a dropped connection"));
-      const messages = await collect(tapped().watch(run.run_id, { after: 0 }));
+      const states: string[] = [];
+      const onConnection = (state: string) => states.push(state);
+      const messages = await collect(tapped().watch(run.run_id, { after: 0, onConnection }));
 
       expect(droppedAt).not.toBeNull();
+      // Told when each socket delivered, and when the first one dropped.
+      expect(states.slice(0, 3)).toEqual(["open", "lost", "open"]);
+      expect(states.at(-1)).toBe("open");
       expect(TappedSocket.opened.length).toBeGreaterThanOrEqual(2);
       expect(new URL(TappedSocket.opened[1]?.url ?? "").searchParams.get("after")).toBe(String(droppedAt));
       expect(messages.filter((m) => m.type === "snapshot")).toHaveLength(1);
