@@ -73,6 +73,9 @@ function place(steps: readonly PlanStep[], edges: readonly PlanEdge[], vertical:
   return { at, width: g.graph().width ?? NODE_W, height: g.graph().height ?? NODE_H };
 }
 
+/** Fitting never shrinks the steps below legibility. */
+const FIT = { padding: 0.15, maxZoom: 1.2, minZoom: 0.55 };
+
 /**
  * The frame is as tall as the layout at the zoom fitting will use (the width decides it, within
  * `FIT`'s bounds), up to a screenful; a larger plan is panned (drag) or zoomed (the buttons).
@@ -81,8 +84,6 @@ function frameHeight(layout: { width: number; height: number }, frameWidth: numb
   const zoom = Math.min(FIT.maxZoom, Math.max(FIT.minZoom, (frameWidth * (1 - FIT.padding)) / layout.width));
   return Math.round(Math.min(640, Math.max(200, layout.height * zoom * (1 + FIT.padding) + 24)));
 }
-/** Fitting never shrinks the steps below legibility. */
-const FIT = { padding: 0.15, maxZoom: 1.2, minZoom: 0.55 };
 
 /**
  * The plan as a graph: nodes are steps (tool, status as colour and text), edges are

@@ -198,7 +198,7 @@ function RunTable({
                 <Status status={r.status} />
               </td>
               <td className="prompt">
-                <Link to={`/runs/${r.run_id}`} title={r.prompt.length > 200 ? r.prompt : undefined}>
+                <Link to={`/runs/${r.run_id}`} title={r.prompt}>
                   {r.prompt}
                 </Link>
                 {r.rerun_of ? <span className="tag">rerun</span> : null}
