@@ -17,11 +17,16 @@ import { validationHook } from "./validation";
 
 export const API_BASE = "/api/v1";
 
-/** Does `path` match a route pattern such as `/api/v1/runs/:run_id`? */
+/**
+ * Does `path` match a route pattern such as `/api/v1/runs/:run_id`? As Hono's router: a
+ * parameter matches one segment that is not empty (`/runs/` is not `/runs/:run_id`).
+ */
 function matches(pattern: string, path: string): boolean {
   const a = pattern.split("/");
   const b = path.split("/");
-  return a.length === b.length && a.every((seg, i) => seg.startsWith(":") || seg === "*" || seg === b[i]);
+  return (
+    a.length === b.length && a.every((seg, i) => seg === "*" || (seg.startsWith(":") ? b[i] !== "" : seg === b[i]))
+  );
 }
 
 /** Builds the Hono app: middleware, routes, the OpenAPI document and one error handler. */
@@ -72,10 +77,12 @@ export function createApp() {
   }));
 
   app.notFound((c) => {
-    const path = new URL(c.req.url).pathname;
+    // The path as the router saw it (percent-decoded by Hono's getPath), so that a method on
+    // `/api/v1/%72uns` is a 405 exactly when it would be on `/api/v1/runs`, which it reaches.
+    const path = c.req.path;
     const allowed = [
       ...new Set(app.routes.filter((r) => r.method !== "ALL" && matches(r.path, path)).map((r) => r.method)),
-    ];
+    ].sort();
     if (allowed.length > 0) {
       return problemResponse(405, `Method ${c.req.method} is not allowed on ${path}`, {
         headers: { Allow: allowed.join(", ") },

@@ -73,6 +73,44 @@ describe("security: a key is required whatever the spelling of the path", () => 
     expect(res.body).not.toContain("input_schema");
   });
 
+  it.each([
+    ["GET", "/api/v1/runs/"],
+    ["POST", "/api/v1/runs/"],
+    ["GET", "/api/v1/runs//events"],
+    ["POST", "/api/v1/runs//cancel"],
+    ["POST", `/api/v1/runs/${UUID}/steps//approve`],
+    ["POST", `/api/v1/runs/${UUID}/signals/`],
+    ["DELETE", "/api/v1/admin/api-keys/"],
+  ])(
+    "%s %s (an empty segment where a parameter goes) is a 404 problem, with or without a key",
+    async (method, path) => {
+      for (const key of [undefined, null]) {
+        const res = await api(path, { method, ...(key === null ? { key } : {}) });
+        expect(res.status, `${key === null ? "keyless" : "keyed"} ${method} ${path}`).toBe(404);
+        expect(res.headers.get("Content-Type")).toBe("application/problem+json");
+        expect(res.headers.get("Allow")).toBeNull();
+        expect(((await res.json()) as { detail: string }).detail).toBe(`No route for ${method} ${path}`);
+      }
+    },
+  );
+
+  it.each([
+    ["DELETE", "/api/v1/%72uns", "/api/v1/runs", "GET, POST"],
+    ["PUT", `/api/v1/%72uns/${UUID}`, `/api/v1/runs/${UUID}`, "GET"],
+    ["GET", `/api/v1/runs/${UUID}/%63ancel`, `/api/v1/runs/${UUID}/cancel`, "POST"],
+    ["PATCH", "/api/v1/%74ools", "/api/v1/tools", "GET"],
+  ])(
+    "%s %s is a 405 as on the plain path (one decoding for routing and for Allow)",
+    async (method, encoded, plain, allow) => {
+      for (const path of [encoded, plain]) {
+        const res = await api(path, { method });
+        expect(res.status, `${method} ${path}`).toBe(405);
+        expect(res.headers.get("Allow"), path).toBe(allow);
+        expect(res.headers.get("Content-Type")).toBe("application/problem+json");
+      }
+    },
+  );
+
   it("an encoded path with a key reaches the same route as the plain one", async () => {
     const res = await api("/api/v1/%74ools");
     expect(res.status).toBe(200);
