@@ -92,7 +92,9 @@ export async function startRun(c: Context<AppEnv>, spec: NewRun): Promise<Respon
   if (claim.replayed) {
     const existing = (await stub.get()) ?? (await readArchivedRun(database(c.env.DB), tenant, claim.runId));
     if (existing) return c.json(existing, 201, replayed);
-    // The key was claimed but its run never came to be (refused by a quota, or the request failed): create it now.
+    // The key was claimed but its run never came to be (refused by a quota, or the request failed):
+    // create it now. That is a new run, not a replay, unless a concurrent request with the same key
+    // is creating it at this moment (the coordinator says which).
   }
   const created = await stub.create({
     runId: claim.runId,
@@ -113,5 +115,5 @@ export async function startRun(c: Context<AppEnv>, spec: NewRun): Promise<Respon
       ...(created.status === 429 ? { headers: { "Retry-After": "5" }, type: "too-many-active-runs" } : {}),
     });
   }
-  return c.json(created.value satisfies Run, 201, claim.replayed ? replayed : headers);
+  return c.json(created.value.run satisfies Run, 201, created.value.replayed ? replayed : headers);
 }

@@ -48,6 +48,12 @@ export interface Refusal {
 }
 export type Result<T> = { ok: true; value: T } | Refusal;
 
+/** What `create` answers: the run, and whether an earlier create had made it (an idempotent replay). */
+export interface CreatedRun {
+  run: Run;
+  replayed: boolean;
+}
+
 /**
  * The RPC surface of a run's coordinator. Declared by hand because the stub type the runtime
  * derives from the class recurses through the JSON types too deeply for the type checker;
@@ -55,7 +61,7 @@ export type Result<T> = { ok: true; value: T } | Refusal;
  * an agent's turn or call (`compensate`, `turn:N`, `call:N`); absent, the step itself.
  */
 export interface RunApi {
-  create(cmd: CreateRunCommand): Promise<Result<Run>>;
+  create(cmd: CreateRunCommand): Promise<Result<CreatedRun>>;
   get(): Promise<Run | null>;
   events(after: number, limit: number): Promise<RunEvent[] | null>;
   /** Asks to run attempts (one grant, or null, per ask), in one commit. */

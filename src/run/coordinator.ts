@@ -17,7 +17,7 @@ import { maxWaitingRuns } from "../tenancy/quotas";
 import { defaultRegistry } from "../tools/registry";
 import { runInline } from "../tools/run";
 import type { AttemptGrant } from "../tools/types";
-import type { AttemptAsk, AttemptReport, CreateRunCommand, Refusal, Result, RunApi } from "./api";
+import type { AttemptAsk, AttemptReport, CreatedRun, CreateRunCommand, Refusal, Result, RunApi } from "./api";
 import { awaitsConsumer, messageGrant, nextWake, onDeadLetter, onResult, onStart, onTimeouts } from "./attempts";
 import { DEFAULT_GRACE, type DecideContext, type Grace } from "./context";
 import { onCancel } from "./decide";
@@ -135,15 +135,18 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
 
   /**
    * Creates and plans the run, takes its place at the tenant's gate (which may refuse it: 429),
-   * then commits and dispatches its first steps. Idempotent: a second call returns the run.
+   * then commits and dispatches its first steps. Idempotent: a second call returns the run,
+   * marked `replayed`; a call after a refused one (nothing was stored) creates it, not replayed.
    */
-  async create(cmd: CreateRunCommand): Promise<Result<Run>> {
-    if (this.state) return { ok: true, value: toRun(this.state) };
+  async create(cmd: CreateRunCommand): Promise<Result<CreatedRun>> {
+    if (this.state) return { ok: true, value: { run: toRun(this.state), replayed: true } };
     // Planning may wait on an LLM; a second create (an idempotent replay) waits for the first.
+    const joining = this.creating !== null;
     this.creating ??= this.createOnce(cmd).finally(() => {
       this.creating = null;
     });
-    return this.creating;
+    const result = await this.creating;
+    return result.ok ? { ok: true, value: { run: result.value, replayed: joining } } : result;
   }
 
   private async createOnce(cmd: CreateRunCommand): Promise<Result<Run>> {

@@ -206,6 +206,30 @@ describe("Idempotency-Key", () => {
     expect(created).toHaveLength(1);
   });
 
+  it("a run created on a retry after a 429 with the same key is new, not replayed; the retry after that is", async () => {
+    const { api_key } = await newKey("t-quota-replay", { max_active_runs: 1 });
+    // A pure plan finishes inside its POST and takes no slot: only a plan that waits can be refused.
+    const slow = { prompt: "slow", plan: { steps: [{ step_number: 1, tool_name: "sleep", tool_input: { ms: 800 } }] } };
+    const busy = await post(api_key, slow);
+    expect(busy.status).toBe(201);
+    const refused = await post(api_key, slow, { "Idempotency-Key": "after-429" });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("Idempotent-Replayed")).toBeNull();
+    await waitForRun(((await busy.json()) as Run).run_id, 15_000, 20, api_key);
+    const deadline = Date.now() + 5000;
+    let created = await post(api_key, slow, { "Idempotency-Key": "after-429" });
+    while (created.status === 429 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      created = await post(api_key, slow, { "Idempotency-Key": "after-429" });
+    }
+    expect(created.status).toBe(201);
+    expect(created.headers.get("Idempotent-Replayed")).toBeNull();
+    const again = await post(api_key, slow, { "Idempotency-Key": "after-429" });
+    expect(again.status).toBe(201);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(((await again.json()) as Run).run_id).toBe(((await created.json()) as Run).run_id);
+  });
+
   it("agrees on one run when the same key arrives concurrently", async () => {
     const answers = await Promise.all(
       Array.from({ length: 5 }, () => post(DEV_KEY, body, { "Idempotency-Key": "race-1" })),
@@ -213,6 +237,9 @@ describe("Idempotency-Key", () => {
     const ids = new Set(await Promise.all(answers.map(async (r) => ((await r.json()) as Run).run_id)));
     expect(answers.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
     expect(ids.size).toBe(1);
+    // One of them created the run; the others are replays of it.
+    expect(answers.filter((r) => r.headers.get("Idempotent-Replayed") === null)).toHaveLength(1);
+    expect(answers.filter((r) => r.headers.get("Idempotent-Replayed") === "true")).toHaveLength(4);
   });
 
   it("rejects the same key with a different body (422) and a malformed key (400)", async () => {
