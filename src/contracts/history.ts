@@ -23,9 +23,12 @@ const isoQuery = (name: string) =>
     .refine(isCalendarDate, isoMessage(name))
     .transform((s) => new Date(s).toISOString());
 
+/** `limit` of a list (GET /runs, GET /approvals): 1–100, default 10. */
+export const listLimitSchema = queryInt(LIMIT_MESSAGE, 1, 100).default(10);
+
 export const listRunsQuerySchema = z
   .object({
-    limit: queryInt(LIMIT_MESSAGE, 1, 100).default(10),
+    limit: listLimitSchema,
     offset: queryInt(OFFSET_MESSAGE, 0, LIMITS.maxListOffset).optional(),
     cursor: z.string().max(200, "cursor is not valid").optional(),
     status: runStatusSchema.optional(),

@@ -748,6 +748,28 @@ describe("the approval inbox", () => {
     expect((await api("/api/v1/approvals?cursor=garbage!", { key })).status).toBe(400);
   });
 
+  it("pages by 10 unless told otherwise, and takes limit 1–100, as GET /runs does", async () => {
+    const key = await apiKeyFor(`inbox-${crypto.randomUUID()}`);
+    const steps = Array.from({ length: 11 }, (_, i) => approvalStep(i + 1, `question ${i + 1}?`));
+    await createAs(key, plan("eleven questions", steps));
+    const all = await until(
+      () => inbox(key, "?limit=100"),
+      (v) => v.rows.length === 11,
+      "eleven approvals in the inbox",
+    );
+    expect(all.link).toBeNull();
+    const first = await inbox(key);
+    expect(first.rows).toEqual(all.rows.slice(0, 10));
+    expect(first.link).toMatch(/^<\/api\/v1\/approvals\?cursor=[^>]+>; rel="next"$/);
+    for (const limit of ["0", "101", "1e1", "-1", "abc", "5.0"]) {
+      const res = await api(`/api/v1/approvals?limit=${limit}`, { key });
+      expect(res.status, limit).toBe(400);
+      expect((await problemOf(res)).detail, limit).toBe("limit must be an integer between 1 and 100");
+    }
+    expect((await inbox(key, "?limit=100")).rows).toHaveLength(11);
+    expect((await inbox(key, "?limit=1")).rows).toHaveLength(1);
+  });
+
   it("an approval leaves the inbox when it is approved, rejected, cancelled or times out", async () => {
     const tenant = `inbox-${crypto.randomUUID()}`;
     const key = await apiKeyFor(tenant);

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { fromCursor, toCursor } from "../../contracts/cursor";
-import { isCalendarDate } from "../../contracts/history";
+import { isCalendarDate, listLimitSchema } from "../../contracts/history";
 import {
   approvalSchema,
   callbackAnswerSchema,
@@ -20,15 +20,9 @@ import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
 import { publicRoute, tenantRoute } from "./define";
 
-const LIMIT_MESSAGE = "limit must be an integer between 1 and 100";
-
+/** `limit` and `cursor` as on GET /runs (docs/api.md): the same limit, default and message. */
 const approvalsQuerySchema = z.object({
-  limit: z
-    .string()
-    .regex(/^\d{1,3}$/, LIMIT_MESSAGE)
-    .transform(Number)
-    .pipe(z.number().int().min(1, LIMIT_MESSAGE).max(100, LIMIT_MESSAGE))
-    .default(20),
+  limit: listLimitSchema,
   cursor: z.string().max(300, "cursor is not valid").optional(),
 });
 
