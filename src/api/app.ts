@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { LIMITS } from "../contracts/limits";
 import { ApiError, problemResponse } from "../http/problem";
 import { log } from "../observability/log";
+import { notJson } from "./middleware/json-body";
 import { requestContext } from "./middleware/request-context";
 import { adminRoutes } from "./routes/admin";
 import { catalogRoutes } from "./routes/catalog";
@@ -94,7 +95,13 @@ export function createApp() {
   app.onError((err, c) => {
     if (err instanceof ApiError) return problemResponse(err.status, err.detail, err.extra, new URL(c.req.url).pathname);
     if (err instanceof HTTPException && err.status < 500) {
-      const detail = err.status === 400 ? "Request body is not valid JSON" : err.message;
+      // 415 here is @hono/zod-openapi's own media-type check, which jsonBody runs ahead of.
+      const detail =
+        err.status === 400
+          ? "Request body is not valid JSON"
+          : err.status === 415
+            ? (notJson(c.req.header("Content-Type")) ?? err.message)
+            : err.message;
       return problemResponse(err.status, detail);
     }
     log("error", "unhandled error", {

@@ -103,6 +103,56 @@ describe("API: bad bodies get 422 problem+json and create nothing", () => {
     await problem(res, 415);
   });
 
+  it.each([
+    ["application/jsonpfoo", "Content-Type 'application/jsonpfoo' is not JSON"],
+    ["application/json-seq", "Content-Type 'application/json-seq' is not JSON"],
+    ["application/vnd.api+json", "Content-Type 'application/vnd.api+json' is not JSON"],
+    ["text/json", "Content-Type 'text/json' is not JSON"],
+    ["application/json; charset", "Content-Type 'application/json' is not JSON"],
+    ["application/json;;charset=utf-8", "Content-Type 'application/json' is not JSON"],
+    ["application/json; charset=latin1", "Request body must be UTF-8 JSON: charset 'latin1' is not accepted"],
+    ['application/json; charset="utf-16"', "Request body must be UTF-8 JSON: charset 'utf-16' is not accepted"],
+  ])("answers Content-Type %j with 415 saying why, and creates nothing", async (type, detail) => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      body: JSON.stringify({ prompt: "calculate 1" }),
+      headers: { "Content-Type": type },
+    });
+    expect((await problem(res, 415)).detail).toContain(detail);
+    // An optional body sent empty is held to the same rule when it names a type.
+    const cancel = await api("/api/v1/runs/01a21900-0000-7000-8000-000000000000/cancel", {
+      method: "POST",
+      body: "",
+      headers: { "Content-Type": type },
+    });
+    expect((await problem(cancel, 415)).detail).toContain(detail);
+  });
+
+  it.each([
+    "application/json",
+    "Application/JSON",
+    "application/json; charset=utf-8",
+    "application/json;charset=UTF-8",
+    'application/json; charset="utf-8"',
+    "application/json; profile=crane",
+  ])("takes Content-Type %j as JSON", async (type) => {
+    const res = await api("/api/v1/runs", {
+      method: "POST",
+      body: JSON.stringify({ prompt: "calculate 1 + 1" }),
+      headers: { "Content-Type": type },
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(((await res.json()) as { result: unknown }).result).toBe(2);
+  });
+
+  it("answers a body without a Content-Type with 415, and takes an empty optional body without one", async () => {
+    const res = await api("/api/v1/runs", { method: "POST", body: new TextEncoder().encode('{"prompt":"hi"}') });
+    expect((await problem(res, 415)).detail).toBe("Request body must be JSON: send 'Content-Type: application/json'");
+    const run = await createRun({ prompt: "calculate 2 * 3" });
+    const rerun = await api(`/api/v1/runs/${run.run_id}/rerun`, { method: "POST" });
+    expect(rerun.status).toBe(201);
+  });
+
   it("answers an oversize body with 413", async () => {
     const res = await post({ prompt: "hi", padding: "x".repeat(300 * 1024) });
     expect((await problem(res, 413)).detail).toMatch(/at most 262144 bytes/);
