@@ -60,10 +60,7 @@ export const createdApiKeySchema = apiKeySchema
   .meta({ id: "CreatedApiKey" });
 
 export const listApiKeysQuerySchema = z.object({ tenant: tenantSchema });
+/** `{key_id}` in a path: any value that names no key is a 404 (never a 400), whatever its length. */
 export const keyIdParamSchema = z.object({
-  key_id: z
-    .string()
-    .min(1)
-    .max(64)
-    .meta({ param: { name: "key_id", in: "path" } }),
+  key_id: z.string().meta({ param: { name: "key_id", in: "path" } }),
 });

@@ -151,12 +151,16 @@ export const liveMessageSchema = z
   .meta({ id: "LiveMessage" });
 export type LiveMessage = z.infer<typeof liveMessageSchema>;
 
+/**
+ * `{run_id}` in a path. Not validated here: a value that is not a run id (a UUID), whatever its
+ * length, names no run and is answered like one that does not exist (404), never a 400.
+ */
 export const runIdParamSchema = z.object({
-  run_id: z
-    .string()
-    .min(1)
-    .max(64)
-    .meta({ param: { name: "run_id", in: "path" }, example: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" }),
+  run_id: z.string().meta({
+    param: { name: "run_id", in: "path" },
+    description: "A run id (a UUID). Any other value names no run: 404.",
+    example: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+  }),
 });
 
 /** `?after=N`: the sequence number after which events are wanted (events and live). */

@@ -100,9 +100,10 @@ export const callbackTokenParamSchema = z.object({
 });
 /** Longer than any token a coordinator hands out: not looked up. */
 export const MAX_CALLBACK_TOKEN = 200;
+/** `{name}` of a signal in a path: the pattern of a signal step's name; anything else is a 400 naming it. */
 export const signalNameParamSchema = z.object({
   name: z
     .string()
-    .max(200)
-    .meta({ param: { name: "name", in: "path" }, example: "payment_received" }),
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "name must be a signal name: 1–64 letters, digits, '_', '.' or '-'")
+    .meta({ param: { name: "name", in: "path" }, example: "payment_received", minLength: 1, maxLength: 64 }),
 });

@@ -168,6 +168,29 @@ describe("security: looking up a run id that has no run stores nothing", () => {
       expect((await api(`/api/v1/runs/${id}`)).status, id).toBe(404);
     }
   });
+
+  it("a run id of any length is a 404 whose detail is one sentence, on every route that takes one", async () => {
+    for (const id of ["x".repeat(65), "y".repeat(5000)]) {
+      const shown = `Run '${id.slice(0, 64)}…' not found`;
+      for (const [method, path] of [
+        ["GET", `/api/v1/runs/${id}`],
+        ["GET", `/api/v1/runs/${id}/events`],
+        ["POST", `/api/v1/runs/${id}/cancel`],
+        ["POST", `/api/v1/runs/${id}/rerun`],
+        ["POST", `/api/v1/runs/${id}/steps/1/approve`],
+        ["POST", `/api/v1/runs/${id}/signals/go`],
+      ] as const) {
+        const res = await api(path, { method });
+        expect(res.status, `${method} ${path.slice(0, 40)}`).toBe(404);
+        expect(((await res.json()) as { detail: string }).detail).toBe(shown);
+      }
+    }
+    const key = await api(`/api/v1/admin/api-keys/${"k".repeat(65)}`, { method: "DELETE", key: "crane-dev-admin" });
+    expect(key.status).toBe(404);
+    expect(((await key.json()) as { detail: string }).detail).toBe(
+      `API key '${"k".repeat(64)}…' not found or already revoked`,
+    );
+  });
 });
 
 describe("security: reference fan-in", () => {

@@ -344,6 +344,22 @@ describe("approval", () => {
     const ok = await post(`/api/v1/runs/${run.run_id}/steps/1/approve`, { data: "x".repeat(60 * 1024) });
     expect(ok.status).toBe(200);
   });
+
+  it("a step_number in the path that is not a whole number is 400 naming it, as a bad signal name is", async () => {
+    const run = await createRun(plan("deploy", [approvalStep(1, "Deploy?")]));
+    for (const step of ["abc", "1.5", "-1", "1e2", "123456", "%201"]) {
+      for (const action of ["approve", "reject"]) {
+        const res = await post(`/api/v1/runs/${run.run_id}/steps/${step}/${action}`);
+        expect(res.status, `${action} ${step}`).toBe(400);
+        const problem = await problemOf(res);
+        expect(problem.detail).toBe("step_number must be a whole number: the number of a step of the run's plan");
+        expect(problem.errors?.[0]?.path).toBe("step_number");
+      }
+    }
+    // A well-formed number that is no step of the plan names nothing: 404.
+    expect((await post(`/api/v1/runs/${run.run_id}/steps/7/approve`)).status).toBe(404);
+    expect(stepOf(await getRun(run.run_id), 1)?.status).toBe("waiting");
+  });
 });
 
 describe("signal", () => {
@@ -421,13 +437,17 @@ describe("signal", () => {
     expect(stepOf(await getRun(run.run_id), 1)?.status).toBe("waiting");
   });
 
-  it("refuses bad signal names and data over 64 KiB with 422", async () => {
+  it("refuses bad signal names in the path with 400 naming them, and data over 64 KiB with 422", async () => {
     const run = await createRun(plan("sig", [signalStep(1, "go")]));
-    for (const name of ["bad%20name", "x".repeat(65), "caf%C3%A9", "a%3Bb"]) {
+    for (const name of ["bad%20name", "x".repeat(65), "x".repeat(500), "caf%C3%A9", "a%3Bb"]) {
       const res = await post(`/api/v1/runs/${run.run_id}/signals/${name}`);
-      expect(res.status, name).toBe(422);
-      await problemOf(res);
+      expect(res.status, name).toBe(400);
+      const problem = await problemOf(res);
+      expect(problem.detail, name).toBe("name must be a signal name: 1–64 letters, digits, '_', '.' or '-'");
+      expect(problem.errors?.[0]?.path).toBe("name");
     }
+    // As long as a valid one, the longest allowed: no step waits for it.
+    expect((await post(`/api/v1/runs/${run.run_id}/signals/${"x".repeat(64)}`)).status).toBe(409);
     const big = await post(`/api/v1/runs/${run.run_id}/signals/go`, { data: "x".repeat(64 * 1024) });
     expect(big.status).toBe(422);
     expect((await problemOf(big)).detail).toContain("data");

@@ -104,6 +104,8 @@ adminRoutes.openapi(listKeys, async (c) => {
 
 adminRoutes.openapi(revokeKey, async (c) => {
   const { key_id } = c.req.valid("param");
+  // Key ids are UUIDs: a longer value names no key, and is not looked up.
+  if (key_id.length > 64) throw new ApiError(404, `API key '${key_id.slice(0, 64)}…' not found or already revoked`);
   const revoked = await database(c.env.DB)
     .update(apiKeys)
     .set({ revokedAt: new Date().toISOString() })

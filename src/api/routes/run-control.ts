@@ -10,7 +10,6 @@ import {
   signalAnswerSchema,
   signalBodySchema,
   signalNameParamSchema,
-  signalNameSchema,
 } from "../../contracts/waiting";
 import { ApiError } from "../../http/problem";
 import type { Result, RunApi } from "../../run/api";
@@ -23,12 +22,12 @@ import { idempotencyKeyOf } from "../run-creation";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
 import { tenantRoute } from "./define";
-import { isRunId } from "./runs";
+import { isRunId, runNotFound } from "./runs";
 
 const stepParamSchema = runIdParamSchema.extend({
   step_number: z
     .string()
-    .regex(/^\d{1,5}$/, "step_number must be a step number")
+    .regex(/^\d{1,5}$/, "step_number must be a whole number: the number of a step of the run's plan")
     .transform(Number)
     .meta({ param: { name: "step_number", in: "path" }, example: "2" }),
 });
@@ -100,12 +99,12 @@ export const controlRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
  */
 async function command<T>(c: Context<AppEnv>, runId: string, send: (run: RunApi) => Promise<Result<T>>): Promise<T> {
   const { tenant } = principalOf(c);
-  if (!isRunId(runId)) throw new ApiError(404, `Run '${runId}' not found`);
+  if (!isRunId(runId)) throw runNotFound(runId);
   const result = await send(runStub(c.env, tenant, runId));
   if (result.ok) return result.value;
   if (result.status === 404 && result.detail === "Run not found") {
     const archived = await readArchivedRun(database(c.env.DB), tenant, runId);
-    if (!archived) throw new ApiError(404, `Run '${runId}' not found`);
+    if (!archived) throw runNotFound(runId);
     throw new ApiError(409, `Run '${runId}' already finished with status ${archived.status}`);
   }
   throw new ApiError(result.status, result.detail);
@@ -135,12 +134,6 @@ controlRoutes.openapi(rejectStep, async (c) => {
 
 controlRoutes.openapi(sendSignal, async (c) => {
   const { run_id, name } = c.req.valid("param");
-  const named = signalNameSchema.safeParse(name);
-  if (!named.success) {
-    throw new ApiError(422, `Invalid signal name: ${named.error.issues[0]?.message}`, {
-      errors: [{ path: "name", message: named.error.issues[0]?.message ?? "invalid" }],
-    });
-  }
   const body = bodyOf<z.infer<typeof signalBodySchema>>(c);
   const key = idempotencyKeyOf(c.req.header("Idempotency-Key"));
   const idempotency = key

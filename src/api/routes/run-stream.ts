@@ -11,7 +11,7 @@ import { json, problem } from "../responses";
 import type { AppEnv } from "../types";
 import { validationHook } from "../validation";
 import { tenantRoute } from "./define";
-import { isRunId } from "./runs";
+import { isRunId, runNotFound } from "./runs";
 
 const getEvents = tenantRoute({
   method: "get",
@@ -49,18 +49,16 @@ const liveRun = tenantRoute({
 
 export const streamRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-const notFound = (runId: string) => new ApiError(404, `Run '${runId}' not found`);
-
 streamRoutes.openapi(getEvents, async (c) => {
   const { run_id } = c.req.valid("param");
   const { after, limit } = c.req.valid("query");
   const { tenant } = principalOf(c);
-  if (!isRunId(run_id)) throw notFound(run_id);
+  if (!isRunId(run_id)) throw runNotFound(run_id);
   // One more than the page: whether the log goes on past it (then a Link to the next page).
   const events =
     (await runStub(c.env, tenant, run_id).events(after, limit + 1)) ??
     (await readArchivedEvents(database(c.env.DB), tenant, run_id, after, limit + 1));
-  if (!events) throw notFound(run_id);
+  if (!events) throw runNotFound(run_id);
   if (events.length > limit) {
     events.length = limit;
     const next = new URL(c.req.url);
@@ -78,11 +76,11 @@ streamRoutes.openapi(liveRun, async (c) => {
     });
   }
   const { tenant } = principalOf(c);
-  if (!isRunId(run_id)) throw notFound(run_id);
+  if (!isRunId(run_id)) throw runNotFound(run_id);
   const res = await runStub(c.env, tenant, run_id).fetch(c.req.raw);
   if (res.status === 404) {
     const archived = await readArchivedRun(database(c.env.DB), tenant, run_id);
-    if (!archived) throw notFound(run_id);
+    if (!archived) throw runNotFound(run_id);
     const events = (await readArchivedEvents(database(c.env.DB), tenant, run_id, 0, Number.MAX_SAFE_INTEGER)) ?? [];
     // biome-ignore lint/suspicious/noExplicitAny: a 101 response with a WebSocket is outside the typed responses
     return archivedLiveResponse(c.req.raw, archived, events, c.req.valid("query").after) as any;

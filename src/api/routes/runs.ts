@@ -85,13 +85,17 @@ export const runRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
 /** Run ids are UUIDs: anything else is not found, without waking any object. */
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** 404 for a run id that names no run of the caller's; a long one is shortened in the sentence. */
+export const runNotFound = (runId: string) =>
+  new ApiError(404, `Run '${runId.length > 64 ? `${runId.slice(0, 64)}…` : runId}' not found`);
+
 /** The caller's run from its coordinator, or from the D1 archive once its storage is gone; else 404. */
 export async function findRun(c: Context<AppEnv>, runId: string): Promise<Run> {
   const { tenant } = principalOf(c);
   const run = RUN_ID.test(runId)
     ? ((await runStub(c.env, tenant, runId).get()) ?? (await readArchivedRun(database(c.env.DB), tenant, runId)))
     : null;
-  if (!run) throw new ApiError(404, `Run '${runId}' not found`);
+  if (!run) throw runNotFound(runId);
   return run;
 }
 
