@@ -1,6 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { z } from "zod";
+import { idempotencyKeySchema } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
 import { ApiError, problemResponse } from "../http/problem";
 import { log } from "../observability/log";
@@ -8,6 +10,7 @@ import { notJson } from "./middleware/json-body";
 import { requestContext } from "./middleware/request-context";
 import { adminRoutes } from "./routes/admin";
 import { catalogRoutes } from "./routes/catalog";
+import { RESPONSE_HEADERS } from "./routes/define";
 import { metricsRoutes } from "./routes/metrics";
 import { controlRoutes } from "./routes/run-control";
 import { streamRoutes } from "./routes/run-stream";
@@ -63,6 +66,20 @@ export function createApp() {
     type: "http",
     scheme: "bearer",
     description: "The admin token (secret ADMIN_TOKEN). Locally (ENVIRONMENT=development) crane-dev-admin works.",
+  });
+  for (const [name, header] of Object.entries(RESPONSE_HEADERS)) {
+    app.openAPIRegistry.registerComponent("headers", name, header);
+  }
+  // The header's schema, from the zod schema the handlers check it with.
+  const { type, pattern } = z.toJSONSchema(idempotencyKeySchema) as { type: "string"; pattern: string };
+  app.openAPIRegistry.registerComponent("parameters", "IdempotencyKey", {
+    name: "Idempotency-Key",
+    in: "header",
+    required: false,
+    description:
+      "The same key with the same body within 24 h answers with the first request's result (header " +
+      "`Idempotent-Replayed: true`) and does nothing again; the same key with a different body → 422. A malformed key → 400.",
+    schema: { type, pattern },
   });
   app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { Json } from "../contracts/common";
+import { IDEMPOTENCY_KEY_MESSAGE, idempotencyKeySchema, type Json } from "../contracts/common";
 import type { Plan, PlanInput } from "../contracts/plan";
 import type { RerunOf } from "../contracts/recovery";
 import type { PlannerChoice, Run, RunOptions } from "../contracts/run";
@@ -17,18 +17,10 @@ import { principalOf, sha256Hex } from "./middleware/auth";
 import type { AppEnv } from "./types";
 import { summarize } from "./validation";
 
-const MAX_IDEMPOTENCY_KEY = 255;
-
 /** The request's `Idempotency-Key`, or null; a malformed one is a 400. */
 export function idempotencyKeyOf(header: string | undefined): string | null {
   if (header === undefined) return null;
-  if (
-    header.length === 0 ||
-    header.length > MAX_IDEMPOTENCY_KEY ||
-    ![...header].every((ch) => ch >= " " && ch <= "~")
-  ) {
-    throw new ApiError(400, `Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY} printable ASCII characters`);
-  }
+  if (!idempotencyKeySchema.safeParse(header).success) throw new ApiError(400, IDEMPOTENCY_KEY_MESSAGE);
   return header;
 }
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { jsonObjectSchema, jsonSchema, timestampSchema } from "./common";
+import { jsonObjectSchema, presentJsonSchema, timestampSchema } from "./common";
 
 export const agentCallStatusSchema = z.enum(["pending", "running", "succeeded", "failed"]);
 
@@ -11,7 +11,7 @@ export const agentCallSchema = z
     tool_name: z.string(),
     tool_input: jsonObjectSchema,
     status: agentCallStatusSchema,
-    output: jsonSchema.nullable(),
+    output: presentJsonSchema.nullable(),
     error: z.string().nullable(),
     attempts: z.number().int(),
     started_at: timestampSchema.nullable(),

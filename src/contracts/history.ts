@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { jsonSchema, queryInt, timestampSchema } from "./common";
+import { presentJsonSchema, queryInt, queryIntOr, timestampSchema } from "./common";
 import { LIMITS } from "./limits";
 import { compensationStatusSchema, rerunOfSchema } from "./recovery";
 import { runStatusSchema } from "./run";
@@ -24,12 +24,14 @@ const isoQuery = (name: string) =>
     .transform((s) => new Date(s).toISOString());
 
 /** `limit` of a list (GET /runs, GET /approvals): 1–100, default 10. */
-export const listLimitSchema = queryInt(LIMIT_MESSAGE, 1, 100).default(10);
+export const listLimitSchema = queryIntOr(LIMIT_MESSAGE, 1, 100, 10);
 
 export const listRunsQuerySchema = z
   .object({
     limit: listLimitSchema,
-    offset: queryInt(OFFSET_MESSAGE, 0, LIMITS.maxListOffset).optional(),
+    offset: queryInt(OFFSET_MESSAGE, 0, LIMITS.maxListOffset)
+      .optional()
+      .meta({ description: `Runs to skip, at most ${LIMITS.maxListOffset}: deeper pages need the cursor` }),
     cursor: z.string().max(200, "cursor is not valid").optional(),
     status: runStatusSchema.optional(),
     tool: z.string().min(1, "tool must not be empty").max(64, "tool must be at most 64 characters").optional(),
@@ -52,7 +54,7 @@ export const runSummarySchema = z
     status: runStatusSchema,
     planner: z.string().nullable(),
     step_count: z.number().int(),
-    result: jsonSchema.nullable(),
+    result: presentJsonSchema.nullable(),
     error: z.string().nullable(),
     created_at: timestampSchema,
     completed_at: timestampSchema.nullable(),

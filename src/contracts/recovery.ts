@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { jsonObjectSchema, jsonSchema } from "./common";
+import { jsonObjectSchema, presentJsonSchema } from "./common";
 import { LIMITS } from "./limits";
 import { runOptionsOverrideSchema } from "./options";
 
@@ -18,7 +18,7 @@ export const compensationStepSchema = z
     tool_name: z.string(),
     tool_input: jsonObjectSchema,
     status: compensationStepStatusSchema,
-    output: jsonSchema.nullable(),
+    output: presentJsonSchema.nullable(),
     error: z.string().nullable(),
     attempts: z.number().int(),
   })

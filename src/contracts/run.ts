@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { agentCallSchema } from "./agent";
-import { jsonObjectSchema, jsonSchema, queryInt, timestampSchema } from "./common";
+import { jsonObjectSchema, presentJsonSchema, queryInt, queryIntOr, timestampSchema } from "./common";
 import { LIMITS } from "./limits";
 import { runOptionsSchema } from "./options";
 import { planInputSchema, planSchema } from "./plan";
@@ -48,7 +48,7 @@ export const executionLogEntrySchema = z
     tool_input: jsonObjectSchema,
     status: stepStatusSchema,
     success: z.boolean().nullable(),
-    output: jsonSchema.nullable(),
+    output: presentJsonSchema.nullable(),
     error: z.string().nullable(),
     attempts: z.number().int(),
     started_at: timestampSchema.nullable(),
@@ -69,7 +69,7 @@ export const runSchema = z
     status: runStatusSchema,
     plan: planSchema.nullable(),
     execution_log: z.array(executionLogEntrySchema),
-    result: jsonSchema.nullable(),
+    result: presentJsonSchema.nullable(),
     error: z.string().nullable(),
     created_at: timestampSchema,
     started_at: timestampSchema.nullable(),
@@ -167,8 +167,11 @@ export const runIdParamSchema = z.object({
 export const afterParamSchema = queryInt("after must be an integer ≥ 0", 0, Number.MAX_SAFE_INTEGER);
 
 export const eventsQuerySchema = z.object({
-  after: afterParamSchema.default(0),
-  limit: queryInt(`limit must be an integer between 1 and ${LIMITS.maxEventsPage}`, 1, LIMITS.maxEventsPage).default(
+  after: afterParamSchema.default(0).meta({ default: 0 }),
+  limit: queryIntOr(
+    `limit must be an integer between 1 and ${LIMITS.maxEventsPage}`,
+    1,
+    LIMITS.maxEventsPage,
     LIMITS.maxEventsPage,
   ),
 });

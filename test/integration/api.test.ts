@@ -305,4 +305,139 @@ describe("API: catalog, health and OpenAPI", () => {
       }
     }
   });
+
+  type Header = { $ref?: string; schema?: Record<string, unknown> };
+  type Param = { $ref?: string; name?: string; in?: string; schema?: Record<string, unknown> };
+  type Op = { parameters?: Param[]; responses: Record<string, { headers?: Record<string, Header> }> };
+  type Doc = {
+    paths: Record<string, Record<string, Op>>;
+    components: {
+      schemas: Record<string, { required?: string[] }>;
+      headers: Record<string, Header>;
+      parameters: Record<string, Param>;
+    };
+  };
+  const openapi = async () => (await (await api("/openapi.json", { key: null })).json()) as Doc;
+  /** An operation's parameters, references resolved. */
+  const paramsOf = (doc: Doc, op: Op | undefined) =>
+    (op?.parameters ?? []).map((p) => (p.$ref ? doc.components.parameters[p.$ref.split("/").at(-1) ?? ""] : p));
+  const param = (doc: Doc, path: string, method: string, name: string) =>
+    paramsOf(doc, doc.paths[path]?.[method]).find((p) => p?.name === name);
+
+  it("the document names Idempotency-Key wherever docs/api.md accepts it, with its limit", async () => {
+    const doc = await openapi();
+    for (const [path, method] of [
+      ["/api/v1/runs", "post"],
+      ["/api/v1/runs/{run_id}/rerun", "post"],
+      ["/api/v1/runs/{run_id}/signals/{name}", "post"],
+    ] as const) {
+      const key = param(doc, path, method, "Idempotency-Key");
+      expect(key, `${method} ${path}`).toMatchObject({ in: "header", schema: { type: "string" } });
+      expect(new RegExp(String(key?.schema?.pattern)).test("x".repeat(255))).toBe(true);
+      expect(new RegExp(String(key?.schema?.pattern)).test("x".repeat(256))).toBe(false);
+    }
+    expect(param(doc, "/api/v1/runs/{run_id}/cancel", "post", "Idempotency-Key")).toBeUndefined();
+  });
+
+  it("the document names the headers of every response: request id and trace on all, rate limits, Retry-After, Idempotent-Replayed", async () => {
+    const doc = await openapi();
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          const names = Object.keys(response.headers ?? {});
+          const where = `${method} ${path} ${status}`;
+          expect(names, where).toEqual(expect.arrayContaining(["X-Request-Id", "traceparent"]));
+          if (status === "429") {
+            expect(names, where).toEqual(expect.arrayContaining(["Retry-After", "RateLimit-Policy", "RateLimit"]));
+          }
+          for (const h of Object.values(response.headers ?? {})) {
+            if (h.$ref) expect(doc.components.headers[h.$ref.split("/").at(-1) ?? ""], h.$ref).toBeDefined();
+          }
+        }
+      }
+    }
+    expect(Object.keys(doc.paths["/api/v1/runs"]?.get?.responses["200"]?.headers ?? {})).toEqual(
+      expect.arrayContaining(["RateLimit-Policy", "RateLimit", "Link"]),
+    );
+    for (const [path, method, status] of [
+      ["/api/v1/runs", "post", "201"],
+      ["/api/v1/runs/{run_id}/rerun", "post", "201"],
+      ["/api/v1/runs/{run_id}/signals/{name}", "post", "202"],
+    ] as const) {
+      expect(Object.keys(doc.paths[path]?.[method]?.responses[status]?.headers ?? {})).toContain("Idempotent-Replayed");
+    }
+  });
+
+  it("every header the document promises on a response is on the real one", async () => {
+    const doc = await openapi();
+    const cases: [string, string, () => Promise<Response>][] = [
+      ["/api/v1/runs", "get", () => api("/api/v1/runs")],
+      ["/api/v1/runs", "post", () => api("/api/v1/runs", { method: "POST", json: { prompt: "calculate 1" } })],
+      ["/api/v1/runs/{run_id}", "get", () => api("/api/v1/runs/nope")],
+      ["/api/v1/runs", "get", () => api("/api/v1/runs?limit=0")],
+      ["/api/v1/runs", "get", () => api("/api/v1/runs", { key: null })],
+      [
+        "/api/v1/runs",
+        "post",
+        () => api("/api/v1/runs", { method: "POST", body: "x", headers: { "Content-Type": "text/plain" } }),
+      ],
+      ["/api/v1/tools", "get", () => api("/api/v1/tools")],
+      ["/api/v1/health", "get", () => api("/api/v1/health", { key: null })],
+      ["/api/v1/admin/api-keys", "get", () => api("/api/v1/admin/api-keys?tenant=dev", { key: "crane-dev-admin" })],
+    ];
+    for (const [path, method, request] of cases) {
+      const res = await request();
+      const documented = doc.paths[path]?.[method]?.responses[String(res.status)];
+      expect(documented, `${method} ${path} ${res.status} is documented`).toBeDefined();
+      // Conditional ones: a replay's mark, a next page's link.
+      const promised = Object.keys(documented?.headers ?? {}).filter(
+        (h) => !["Idempotent-Replayed", "Link"].includes(h),
+      );
+      for (const h of promised) expect(res.headers.get(h), `${method} ${path} ${res.status}: ${h}`).not.toBeNull();
+    }
+  });
+
+  it("fields always present are required in the document: result, output", async () => {
+    const { components } = await openapi();
+    for (const [schema, field] of [
+      ["Run", "result"],
+      ["RunSummary", "result"],
+      ["ExecutionLogEntry", "output"],
+      ["CompensationStep", "output"],
+      ["AgentCall", "output"],
+    ] as const) {
+      expect(components.schemas[schema]?.required, `${schema}.${field}`).toContain(field);
+    }
+    const run = await createRun({ prompt: "calculate 2 + 2" });
+    expect(run).toHaveProperty("result", 4);
+    for (const entry of run.execution_log) expect(entry).toHaveProperty("output");
+    const list = (await (await api("/api/v1/runs?limit=1")).json()) as Record<string, unknown>[];
+    expect(list[0]).toHaveProperty("result");
+  });
+
+  it("the document gives query integers their ranges and defaults, and the signal name its pattern", async () => {
+    const doc = await openapi();
+    expect(param(doc, "/api/v1/runs", "get", "limit")?.schema).toEqual({
+      type: "integer",
+      minimum: 1,
+      maximum: 100,
+      default: 10,
+    });
+    expect(param(doc, "/api/v1/approvals", "get", "limit")?.schema).toEqual(
+      param(doc, "/api/v1/runs", "get", "limit")?.schema,
+    );
+    expect(param(doc, "/api/v1/runs", "get", "offset")?.schema).toMatchObject({
+      type: "integer",
+      minimum: 0,
+      maximum: 10000,
+    });
+    expect(param(doc, "/api/v1/runs/{run_id}/events", "get", "limit")?.schema).toMatchObject({
+      maximum: 1000,
+      default: 1000,
+    });
+    expect(param(doc, "/api/v1/runs/{run_id}/signals/{name}", "post", "name")?.schema).toMatchObject({
+      pattern: "^[A-Za-z0-9_.-]{1,64}$",
+      maxLength: 64,
+    });
+  });
 });

@@ -6,6 +6,71 @@ import { rateLimit } from "../middleware/rate-limit";
 import { problem } from "../responses";
 
 type Config = Omit<RouteConfig, "middleware" | "security">;
+type Responses = Config["responses"];
+
+/**
+ * Response headers, described once under `components/headers` (app.ts registers them) and
+ * referenced from every response that carries them.
+ */
+export const RESPONSE_HEADERS = {
+  RequestId: {
+    description: "The request's id: the client's X-Request-Id when it sent a sane one, else a new one.",
+    schema: { type: "string" as const, maxLength: 128 },
+  },
+  Traceparent: {
+    description:
+      "W3C Trace Context of this request; its trace id is the one of the request's traceparent when it sent a valid one.",
+    schema: { type: "string" as const, pattern: "^00-[0-9a-f]{32}-[0-9a-f]{16}-01$" },
+  },
+  RateLimitPolicy: {
+    description:
+      'The quota that applies, as `"<policy>";q=<requests>;w=<window in seconds>` (IETF RateLimit headers draft).',
+    schema: { type: "string" as const, example: '"default";q=600;w=60' },
+  },
+  RateLimit: {
+    description: 'What is left of it, as `"<policy>";r=<remaining>;t=<seconds until the window ends>`.',
+    schema: { type: "string" as const, example: '"default";r=599;t=42' },
+  },
+  RetryAfter: {
+    description: "Seconds to wait before retrying.",
+    schema: { type: "integer" as const, minimum: 1 },
+  },
+  IdempotentReplayed: {
+    description:
+      "`true` when this answer replays an earlier request's with the same Idempotency-Key; absent otherwise.",
+    schema: { type: "string" as const, enum: ["true"] },
+  },
+};
+const ref = (name: keyof typeof RESPONSE_HEADERS) => ({ $ref: `#/components/headers/${name}` });
+
+/** The `Idempotency-Key` request header, described once under `components/parameters` (app.ts). */
+export const IDEMPOTENCY_KEY_PARAMETER: { $ref: string } = { $ref: "#/components/parameters/IdempotencyKey" };
+
+/** Which of the route's kind's headers a response of `status` carries. */
+function headersFor(kind: "tenant" | "admin" | "public", status: number, idempotent: boolean) {
+  const limited =
+    status === 429 ||
+    // A tenant's rate limit runs once its key is known, before the body is read (a 413 can come
+    // first), and leaves a WebSocket's 101 as it is.
+    (kind === "tenant" && status >= 200 && status !== 401 && status !== 413);
+  return {
+    "X-Request-Id": ref("RequestId"),
+    traceparent: ref("Traceparent"),
+    ...(limited ? { "RateLimit-Policy": ref("RateLimitPolicy"), RateLimit: ref("RateLimit") } : {}),
+    ...(status === 429 ? { "Retry-After": ref("RetryAfter") } : {}),
+    ...(idempotent && status >= 200 && status < 300 ? { "Idempotent-Replayed": ref("IdempotentReplayed") } : {}),
+  };
+}
+
+/** Adds the headers every response of the route carries to the documented ones. */
+function withHeaders(responses: Responses, kind: "tenant" | "admin" | "public", idempotent: boolean): Responses {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, response]) => {
+      const r = response as { headers?: Record<string, unknown> };
+      return [status, { ...r, headers: { ...headersFor(kind, Number(status), idempotent), ...r.headers } }];
+    }),
+  ) as Responses;
+}
 
 const bodyGuard = (r: Config) => (r.request?.body ? [jsonBody({ optional: r.request.body.required !== true })] : []);
 
@@ -49,10 +114,12 @@ const ADMIN = {
  * of the path reaches the handler (percent-encoding, …) went through them; and the OpenAPI
  * document's `security` comes from the same place.
  */
-export const tenantRoute = <R extends Config>(r: R) =>
+export const tenantRoute = <R extends Config>(r: R, opts: { idempotent?: boolean } = {}) =>
   createRoute({
     ...r,
-    responses: common(r, TENANT),
+    // The handler reads and checks the header itself (idempotencyKeyOf): documented, not validated here.
+    ...(opts.idempotent ? { parameters: [IDEMPOTENCY_KEY_PARAMETER] } : {}),
+    responses: withHeaders(common(r, TENANT), "tenant", opts.idempotent === true),
     security: [{ bearer: [] }],
     middleware: [requireApiKey, rateLimit, ...bodyGuard(r)] as const,
   });
@@ -61,11 +128,11 @@ export const tenantRoute = <R extends Config>(r: R) =>
 export const adminRoute = <R extends Config>(r: R) =>
   createRoute({
     ...r,
-    responses: common(r, ADMIN),
+    responses: withHeaders(common(r, ADMIN), "admin", false),
     security: [{ admin: [] }],
     middleware: [requireAdmin, ...bodyGuard(r)] as const,
   });
 
 /** A route without an API key (health, callbacks): only the body guard. */
 export const publicRoute = <R extends Config>(r: R) =>
-  createRoute({ ...r, responses: common(r, {}), middleware: [...bodyGuard(r)] as const });
+  createRoute({ ...r, responses: withHeaders(common(r, {}), "public", false), middleware: [...bodyGuard(r)] as const });

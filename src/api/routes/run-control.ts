@@ -76,20 +76,23 @@ const rejectStep = tenantRoute({
   },
 });
 
-const sendSignal = tenantRoute({
-  method: "post",
-  path: "/runs/{run_id}/signals/{name}",
-  summary: "Send a named signal: completes the step waiting for it, or is kept for one that will",
-  description: "`Idempotency-Key` works as on POST /runs: a replay answers 202 with the same answer.",
-  request: {
-    params: runIdParamSchema.extend(signalNameParamSchema.shape),
-    body: { required: false, content: { "application/json": { schema: signalBodySchema } } },
+const sendSignal = tenantRoute(
+  {
+    method: "post",
+    path: "/runs/{run_id}/signals/{name}",
+    summary: "Send a named signal: completes the step waiting for it, or is kept for one that will",
+    description: "`Idempotency-Key` works as on POST /runs: a replay answers 202 with the same answer.",
+    request: {
+      params: runIdParamSchema.extend(signalNameParamSchema.shape),
+      body: { required: false, content: { "application/json": { schema: signalBodySchema } } },
+    },
+    responses: {
+      202: json(signalAnswerSchema, "Accepted: delivered to a step, or buffered for one"),
+      ...conflict("No unfinished step waits for that signal, or the run finished"),
+    },
   },
-  responses: {
-    202: json(signalAnswerSchema, "Accepted: delivered to a step, or buffered for one"),
-    ...conflict("No unfinished step waits for that signal, or the run finished"),
-  },
-});
+  { idempotent: true },
+);
 
 export const controlRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 

@@ -21,23 +21,26 @@ import { tenantRoute } from "./define";
 
 const created = (description: string) => ({
   ...json(runSchema, description),
-  headers: { Location: { schema: { type: "string" as const } } },
+  headers: { Location: { schema: { type: "string" as const }, description: "/api/v1/runs/{run_id} of the run" } },
 });
 
-const createRun = tenantRoute({
-  method: "post",
-  path: "/runs",
-  summary: "Create a run: plan the prompt (or take an explicit plan) and start executing it",
-  description:
-    "Planning is finished when the 201 is sent. A pure plan (calculator, text) completes inside this request. " +
-    "`Idempotency-Key` (≤ 255 chars): the same key and body within 24 h return the same run (`Idempotent-Replayed: true`).",
-  request: { body: { required: true, content: { "application/json": { schema: createRunBodySchema } } } },
-  responses: {
-    201: created("The run, planned and started"),
-    400: problem("Malformed JSON or Idempotency-Key"),
-    429: problem("Rate limited, or the tenant's active-run quota is full (Retry-After)"),
+const createRun = tenantRoute(
+  {
+    method: "post",
+    path: "/runs",
+    summary: "Create a run: plan the prompt (or take an explicit plan) and start executing it",
+    description:
+      "Planning is finished when the 201 is sent. A pure plan (calculator, text) completes inside this request. " +
+      "`Idempotency-Key` (≤ 255 chars): the same key and body within 24 h return the same run (`Idempotent-Replayed: true`).",
+    request: { body: { required: true, content: { "application/json": { schema: createRunBodySchema } } } },
+    responses: {
+      201: created("The run, planned and started"),
+      400: problem("Malformed JSON or Idempotency-Key"),
+      429: problem("Rate limited, or the tenant's active-run quota is full (Retry-After)"),
+    },
   },
-});
+  { idempotent: true },
+);
 
 const getRun = tenantRoute({
   method: "get",
@@ -60,25 +63,28 @@ const listRunsRoute = tenantRoute({
   },
 });
 
-const rerunRoute = tenantRoute({
-  method: "post",
-  path: "/runs/{run_id}/rerun",
-  summary:
-    "Rerun a finished run as a new run, from a step or with new inputs; steps it need not run again reuse their outputs",
-  description:
-    "The original must be finished (409 otherwise) and never changes. Steps that succeeded in it and are neither " +
-    "`from_step`, nor overridden in `tool_inputs`, nor downstream of those, succeed at once with the original output " +
-    "(`step.reused`). `Idempotency-Key` works as on POST /runs.",
-  request: {
-    params: runIdParamSchema,
-    body: { required: false, content: { "application/json": { schema: rerunBodySchema } } },
+const rerunRoute = tenantRoute(
+  {
+    method: "post",
+    path: "/runs/{run_id}/rerun",
+    summary:
+      "Rerun a finished run as a new run, from a step or with new inputs; steps it need not run again reuse their outputs",
+    description:
+      "The original must be finished (409 otherwise) and never changes. Steps that succeeded in it and are neither " +
+      "`from_step`, nor overridden in `tool_inputs`, nor downstream of those, succeed at once with the original output " +
+      "(`step.reused`). `Idempotency-Key` works as on POST /runs.",
+    request: {
+      params: runIdParamSchema,
+      body: { required: false, content: { "application/json": { schema: rerunBodySchema } } },
+    },
+    responses: {
+      201: created("The new run"),
+      404: problem("No such run"),
+      409: problem("The run has not finished, or has no plan to rerun"),
+    },
   },
-  responses: {
-    201: created("The new run"),
-    404: problem("No such run"),
-    409: problem("The run has not finished, or has no plan to rerun"),
-  },
-});
+  { idempotent: true },
+);
 
 export const runRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
