@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import apiDoc from "../../docs/api.md?raw";
+import readme from "../../README.md?raw";
 import type { Problem } from "../../src/contracts/common";
 import { api, createRun } from "../helpers/api";
 
@@ -323,6 +324,24 @@ describe("API: catalog, health and OpenAPI", () => {
     (op?.parameters ?? []).map((p) => (p.$ref ? doc.components.parameters[p.$ref.split("/").at(-1) ?? ""] : p));
   const param = (doc: Doc, path: string, method: string, name: string) =>
     paramsOf(doc, doc.paths[path]?.[method]).find((p) => p?.name === name);
+
+  it("says, in docs/api.md and the document, that a rerun of a compensated run re-executes what was undone", async () => {
+    const doc = await openapi();
+    const rerun = (doc.paths["/api/v1/runs/{run_id}/rerun"]?.post as { description?: string } | undefined)?.description;
+    expect(rerun).toMatch(/compensation undid is not reused: it runs again/);
+    expect(apiDoc.replace(/\s+/g, " ")).toMatch(/a rerun of a compensated run re-executes what was undone/);
+  });
+
+  it("the README's route table says 'no key' of exactly the routes that answer without one", async () => {
+    const rows = readme.split("\n").filter((l) => l.startsWith("| `") && l.includes("/api/v1/"));
+    const gets = (row: string) => [...row.matchAll(/`GET (\/api\/v1\/[a-z/]+)[?`]/g)].map((m) => m[1] ?? "");
+    const open = rows.filter((r) => /\bno key\b/.test(r)).flatMap(gets);
+    const keyed = rows.filter((r) => !/\bno key\b/.test(r)).flatMap(gets);
+    expect(open).toEqual(["/api/v1/health"]);
+    expect(keyed).toEqual(expect.arrayContaining(["/api/v1/tools", "/api/v1/metrics", "/api/v1/approvals"]));
+    for (const path of open) expect((await api(path, { key: null })).status, path).toBe(200);
+    for (const path of keyed) expect((await api(path, { key: null })).status, path).toBe(401);
+  });
 
   it("the document names Idempotency-Key wherever docs/api.md accepts it, with its limit", async () => {
     const doc = await openapi();

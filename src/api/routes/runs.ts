@@ -72,7 +72,8 @@ const rerunRoute = tenantRoute(
     description:
       "The original must be finished (409 otherwise) and never changes. Steps that succeeded in it and are neither " +
       "`from_step`, nor overridden in `tool_inputs`, nor downstream of those, succeed at once with the original output " +
-      "(`step.reused`). `Idempotency-Key` works as on POST /runs.",
+      "(`step.reused`). A step the original's compensation undid is not reused: it runs again, since its effect is " +
+      "gone (rerunning a compensated run re-executes what was undone). `Idempotency-Key` works as on POST /runs.",
     request: {
       params: runIdParamSchema,
       body: { required: false, content: { "application/json": { schema: rerunBodySchema } } },
