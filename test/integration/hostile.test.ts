@@ -149,7 +149,8 @@ const REJECTED: Case[] = [
     () => api("/api/v1/metrics?since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z"),
     400,
   ],
-  ["run id too long", () => api(`/api/v1/runs/${"r".repeat(65)}`), 400],
+  // Like any value that is not a run id: nothing by that name (docs/api.md, Conventions).
+  ["run id too long", () => api(`/api/v1/runs/${"r".repeat(65)}`), 404, /^Run 'r{64}…' not found$/],
   // Headers
   ["no Authorization", () => api("/api/v1/runs", { method: "POST", key: null, json: { prompt: "hi" } }), 401],
   ["Basic auth", () => api("/api/v1/runs", { key: null, headers: { Authorization: "Basic Y3JhbmU6ZGV2" } }), 401],
