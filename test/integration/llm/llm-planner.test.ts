@@ -62,6 +62,9 @@ const goodPlan = {
   ],
 };
 const withStep = (step: Record<string, unknown>) => ({ steps: [step] });
+/** A plan whose one step's input nests `depth` arrays (60,000 levels are about 120 KB of text). */
+const deepPlan = (depth: number) =>
+  `{"steps":[{"step_number":1,"tool_name":"calculator","tool_input":{"expression":${"[".repeat(depth)}${"]".repeat(depth)}}}]}`;
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -141,6 +144,12 @@ describe("LLM planner (OpenAI-compatible, faked at the HTTP boundary)", () => {
       "invalid plan",
       /steps\[0\]\.tool_input\.ms/,
     ],
+    [
+      "a plan nested 60,000 levels deep",
+      completion(deepPlan(60_000)),
+      "invalid plan",
+      /^the plan nests arrays or objects deeper than 32 levels$/,
+    ],
   ])("falls back to rules after %s (twice), recording why", async (_what, reply, reason, detail) => {
     const seen = fakeProvider(reply);
     const { run, events } = await planned("calculate 2 + 3");
@@ -206,6 +215,13 @@ describe("LLM planner (OpenAI-compatible, faked at the HTTP boundary)", () => {
     expect(run.error).toBe("LLM planner failed (http 503): Provider answered HTTP 503");
     expect(run.plan).toBeNull();
     expect(eventsOfType(events, "plan.fallback")).toEqual([]);
+  });
+
+  it("with planner: llm, a plan nested too deep fails the run as an invalid plan (no 500)", async () => {
+    fakeProvider(completion(deepPlan(60_000)));
+    const { run } = await planned("calculate 1 + 1", "llm");
+    expect(run.status).toBe("failed");
+    expect(run.error).toBe("LLM planner failed (invalid plan): the plan nests arrays or objects deeper than 32 levels");
   });
 
   it("with planner: rules never calls the provider", async () => {
