@@ -28,7 +28,12 @@ export interface AgentConfig {
 export interface ToolCallRequest {
   name: string;
   arguments: Json;
+  /** Why the provider client refused the arguments (too large, too deep, not JSON); they are then `{}`. */
+  invalid?: string;
 }
+
+const isObject = (v: Json | undefined): v is Record<string, Json> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
 
 export function agentConfig(s: StepState, ctx: DecideContext): AgentConfig {
   const input = s.input as { goal?: string; tools?: string[]; max_turns?: number; max_tokens?: number };
@@ -68,7 +73,8 @@ function callProblem(call: ToolCallRequest, cfg: AgentConfig, ctx: DecideContext
   if (!cfg.tools.includes(call.name) || !callableByAgent(tool)) {
     return `Tool '${call.name}' is not available to this agent (allowed: ${cfg.tools.join(", ")})`;
   }
-  if (call.arguments === null || typeof call.arguments !== "object" || Array.isArray(call.arguments)) {
+  if (typeof call.invalid === "string") return `Arguments for ${call.name} ${call.invalid}`;
+  if (!isObject(call.arguments)) {
     return `Arguments for ${call.name} must be a JSON object`;
   }
   if (new TextEncoder().encode(JSON.stringify(call.arguments)).length > LIMITS.maxToolInputBytes) {
@@ -121,7 +127,11 @@ export function advanceAgent(state: RunState, s: StepState, ctx: DecideContext):
     const ref = { step: s.step.step_number, kind: "call" as const, index };
     const problem =
       j >= MAX_CALLS_PER_TURN ? `More than ${MAX_CALLS_PER_TURN} tool calls in one turn` : callProblem(call, cfg, ctx);
-    const fields = { turn: k, tool_name: String(call.name), tool_input: (call.arguments ?? {}) as Json };
+    const fields = {
+      turn: k,
+      tool_name: String(call.name),
+      tool_input: isObject(call.arguments) ? call.arguments : {},
+    };
     if (problem) {
       drafts.push({
         type: "agent.call_failed",

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Run, RunEvent } from "../../../src/contracts/run";
-import { createRun, getEvents, waitForRun } from "../../helpers/api";
+import { api, createRun, getEvents, waitForRun } from "../../helpers/api";
+import { apiKeyFor } from "../../helpers/tenants";
 
 // This project's config points the OpenAI-compatible client at https://llm.test/v1 (model
 // "test-model", key "sk-test", 300 ms per try). The provider is faked at the HTTP boundary:
@@ -222,6 +223,24 @@ describe("LLM planner (OpenAI-compatible, faked at the HTTP boundary)", () => {
     const { run } = await planned("calculate 1 + 1", "llm");
     expect(run.status).toBe("failed");
     expect(run.error).toBe("LLM planner failed (invalid plan): the plan nests arrays or objects deeper than 32 levels");
+  });
+
+  it("records provider token counts as non-negative integers no larger than the call could cost", async () => {
+    // Its own tenant: the call is charged about the size of the planner's request, a large part of
+    // this project's 10000-token day.
+    const key = await apiKeyFor("t-planner-usage");
+    const seen = fakeProvider(completion(goodPlan, { prompt_tokens: 1e308, completion_tokens: -40 }));
+    const created = await api("/api/v1/runs", { method: "POST", key, json: { prompt: "sum", planner: "auto" } });
+    const run = (await created.json()) as Run;
+    expect(run.plan?.planner).toBe("llm");
+    const events = (await (await api(`/api/v1/runs/${run.run_id}/events`, { key })).json()) as RunEvent[];
+    const call = eventsOfType(events, "plan.llm_call")[0]?.data;
+    expect(call?.completion_tokens).toBe(0);
+    expect(Number.isInteger(call?.prompt_tokens)).toBe(true);
+    expect(call?.prompt_tokens as number).toBeGreaterThan(0);
+    expect(call?.prompt_tokens as number).toBeLessThanOrEqual(
+      new TextEncoder().encode(JSON.stringify(seen[0]?.body)).length,
+    );
   });
 
   it("with planner: rules never calls the provider", async () => {
