@@ -143,7 +143,9 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
     const run = await finished(await agentRun(key, { goal: "spend", max_tokens: 100 }), key);
     expect(run.status).toBe("failed");
     // Turn 2 asked for at most 20 tokens of completion (100 - 80): the fake's 40 are charged as 20.
-    expect(run.execution_log[0]?.error).toMatch(/^agent budget exhausted: 2 of 8 turns, 140 of 100 tokens/);
+    expect(run.execution_log[0]?.error).toBe(
+      "agent budget exhausted: 2 of 8 turns, 140 of 100 tokens: turn 2 went over max_tokens",
+    );
   });
 
   it("shares the tenant's daily token budget across runs: agent steps fail and auto planning uses rules", async () => {
@@ -204,6 +206,82 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
     // Deltas are not events: the log has none, and its sequence numbers stay gap-free.
     const logged = eventsOf(session.messages);
     expect(logged.map((e) => e.seq)).toEqual(logged.map((_, i) => (logged[0]?.seq ?? 0) + i));
+  });
+});
+
+describe("agent steps: resolved input, budgets and limits", () => {
+  it("runs with its input's references resolved: the model sees the goal, the log shows the input", async () => {
+    const key = await apiKeyFor("t-agent-resolved");
+    const seen = scriptedProvider({ tool_calls: [{ name: "calculator", arguments: { expression: "1" } }] });
+    const run = await finished(
+      await agentRun(
+        key,
+        {},
+        {
+          plan: {
+            steps: [
+              { step_number: 1, tool_name: "text", tool_input: { operation: "uppercase", text: "crane" } },
+              { step_number: 2, tool_name: "calculator", tool_input: { expression: "1 + 1" } },
+              {
+                step_number: 3,
+                tool_name: "agent",
+                tool_input: { goal: "Describe {{steps.1.output}}", max_turns: "{{steps.2.output}}" },
+              },
+            ],
+          },
+        },
+      ),
+      key,
+    );
+    expect(seen[0]?.body.messages.find((m) => m.role === "user")?.content).toBe("Describe CRANE");
+    expect(run.execution_log[2]?.tool_input).toEqual({ goal: "Describe CRANE", max_turns: 2 });
+    // max_turns is the resolved 2, not the default 8.
+    expect(seen).toHaveLength(2);
+    expect(run.execution_log[2]?.error).toBe("agent budget exhausted: 2 of 2 turns, 100 of 8000 tokens, and no answer");
+  });
+
+  it("fails the step clearly when a referenced max_turns resolves to a value the agent refuses", async () => {
+    const key = await apiKeyFor("t-agent-bad-turns");
+    const seen = scriptedProvider({ answer: "never asked" });
+    const run = await finished(
+      await agentRun(
+        key,
+        {},
+        {
+          plan: {
+            steps: [
+              { step_number: 1, tool_name: "calculator", tool_input: { expression: "1000" } },
+              { step_number: 2, tool_name: "agent", tool_input: { goal: "g", max_turns: "{{steps.1.output}}" } },
+            ],
+          },
+        },
+      ),
+      key,
+    );
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[1]?.status).toBe("failed");
+    expect(run.execution_log[1]?.error).toMatch(/^Invalid input for agent: max_turns: /);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("fails an answer over the 64 KiB output limit like a tool's oversized output", async () => {
+    const key = await apiKeyFor("t-agent-big-answer");
+    scriptedProvider({ answer: "a".repeat(70_000) });
+    const run = await finished(await agentRun(key, { goal: "write a lot" }), key);
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[0]?.error).toMatch(/^Output of 700\d\d bytes exceeds the 65536-byte limit$/);
+    const failed = (await eventsFor(run.run_id, key)).find((e) => e.type === "step.failed");
+    expect(failed?.data).toMatchObject({ code: "output_too_large", retryable: false });
+  });
+
+  it("checks max_tokens after an answer too: an answer that goes over it is not accepted", async () => {
+    const key = await apiKeyFor("t-agent-answer-tokens");
+    scriptedProvider({ answer: "expensive", tokens: 150 });
+    const run = await finished(await agentRun(key, { goal: "answer", max_tokens: 100 }), key);
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[0]?.error).toBe(
+      "agent budget exhausted: 1 of 8 turns, 150 of 100 tokens: turn 1 went over max_tokens",
+    );
   });
 });
 
