@@ -59,7 +59,14 @@ export async function runTurn(
     await budget.spend(tokens);
     const output: Json =
       answer.toolCalls.length > 0
-        ? { tool_calls: answer.toolCalls.map((c) => ({ name: c.name, arguments: c.arguments })), tokens }
+        ? {
+            tool_calls: answer.toolCalls.map((c) => ({
+              name: c.name,
+              arguments: c.arguments,
+              ...(c.invalid === undefined ? {} : { invalid: c.invalid }),
+            })),
+            tokens,
+          }
         : { answer: answer.text, tokens };
     return { ok: true, output };
   } catch (err) {

@@ -1,4 +1,5 @@
 import type { Json } from "../contracts/common";
+import { checkArguments } from "./arguments";
 import type { LlmProvider } from "./config";
 import {
   type ChatMessage,
@@ -7,6 +8,8 @@ import {
   LlmError,
   MAX_RESPONSE_BYTES,
   type ToolCall,
+  type UsageLimits,
+  usageOf,
 } from "./types";
 
 type OpenAi = Extract<LlmProvider, { kind: "openai" }>;
@@ -31,20 +34,20 @@ function wireMessage(m: ChatMessage): Json {
   return { role: m.role, content: m.content };
 }
 
-function parseArguments(name: string, text: string): Json {
-  try {
-    return JSON.parse(text || "{}") as Json;
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-    // The model wrote arguments that are not JSON: the call is recorded and answered as invalid.
-    return { __invalid_json__: text.slice(0, 2000), __tool__: name };
-  }
-}
-
-const num = (v: unknown) => (typeof v === "number" ? v : null);
+/** A provider's tool call, its arguments checked (src/llm/arguments.ts). */
+const toolCall = (id: string, name: unknown, args: unknown): ToolCall => ({
+  id,
+  name: typeof name === "string" ? name : "",
+  ...checkArguments(args),
+});
 
 /** Reads a streamed (server-sent events) completion: text as it comes, tool calls assembled by index. */
-async function readStream(res: Response, model: string, onDelta: (text: string) => void): Promise<ChatOnce> {
+async function readStream(
+  res: Response,
+  model: string,
+  limits: UsageLimits,
+  onDelta: (text: string) => void,
+): Promise<ChatOnce> {
   const reader = res.body?.pipeThrough(new TextDecoderStream()).getReader();
   if (!reader) throw new LlmError("bad_response", "Provider stream has no body", false);
   let buffer = "";
@@ -86,11 +89,7 @@ async function readStream(res: Response, model: string, onDelta: (text: string) 
         throw err;
       }
       if (chunk.model) model = chunk.model;
-      if (chunk.usage)
-        usage = {
-          prompt_tokens: num(chunk.usage.prompt_tokens),
-          completion_tokens: num(chunk.usage.completion_tokens),
-        };
+      if (chunk.usage) usage = usageOf(chunk.usage, limits);
       const delta = chunk.choices?.[0]?.delta;
       if (typeof delta?.content === "string" && delta.content.length > 0) {
         text += delta.content;
@@ -108,7 +107,7 @@ async function readStream(res: Response, model: string, onDelta: (text: string) 
   }
   const toolCalls: ToolCall[] = [...calls.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([i, c]) => ({ id: c.id || `call_${i}`, name: c.name, arguments: parseArguments(c.name, c.args) }));
+    .map(([i, c]) => toolCall(c.id || `call_${i}`, c.name, c.args));
   return { text, toolCalls, model, usage };
 }
 
@@ -117,6 +116,21 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), p.timeoutMs);
   const stream = opts.onDelta !== undefined;
+  const request = JSON.stringify({
+    model: p.model,
+    messages: messages.map(wireMessage),
+    max_tokens: opts.maxTokens,
+    temperature: 0,
+    ...(opts.jsonSchema
+      ? { response_format: { type: "json_schema", json_schema: { name: "crane_plan", schema: opts.jsonSchema } } }
+      : {}),
+    ...(opts.tools?.length
+      ? { tools: opts.tools.map((t) => ({ type: "function", function: t })), tool_choice: "auto" }
+      : {}),
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+  });
+  // What the provider may bill as prompt tokens: no tokenizer makes more tokens than the bytes it reads.
+  const limits = { prompt: new TextEncoder().encode(request).length, completion: opts.maxTokens };
   try {
     let res: Response;
     try {
@@ -124,19 +138,7 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
         method: "POST",
         signal: controller.signal,
         headers: { "Content-Type": "application/json", ...(p.apiKey ? { Authorization: `Bearer ${p.apiKey}` } : {}) },
-        body: JSON.stringify({
-          model: p.model,
-          messages: messages.map(wireMessage),
-          max_tokens: opts.maxTokens,
-          temperature: 0,
-          ...(opts.jsonSchema
-            ? { response_format: { type: "json_schema", json_schema: { name: "crane_plan", schema: opts.jsonSchema } } }
-            : {}),
-          ...(opts.tools?.length
-            ? { tools: opts.tools.map((t) => ({ type: "function", function: t })), tool_choice: "auto" }
-            : {}),
-          ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-        }),
+        body: request,
       });
     } catch (err) {
       if (controller.signal.aborted)
@@ -149,7 +151,7 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
       throw new LlmError("http_status", `Provider answered HTTP ${res.status}`, retryable, res.status);
     }
     if (stream && (res.headers.get("Content-Type") ?? "").includes("text/event-stream")) {
-      return await readStream(res, p.model, opts.onDelta as (text: string) => void);
+      return await readStream(res, p.model, limits, opts.onDelta as (text: string) => void);
     }
     const body = await res.text();
     if (body.length > MAX_RESPONSE_BYTES)
@@ -159,7 +161,7 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
       choices?: {
         message?: {
           content?: unknown;
-          tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[];
+          tool_calls?: { id?: unknown; function?: { name?: unknown; arguments?: unknown } }[];
         };
       }[];
       usage?: Record<string, unknown>;
@@ -171,11 +173,9 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
       throw err;
     }
     const message = parsed.choices?.[0]?.message;
-    const toolCalls: ToolCall[] = (message?.tool_calls ?? []).map((c, i) => ({
-      id: c.id ?? `call_${i}`,
-      name: c.function?.name ?? "",
-      arguments: parseArguments(c.function?.name ?? "", c.function?.arguments ?? "{}"),
-    }));
+    const toolCalls: ToolCall[] = (Array.isArray(message?.tool_calls) ? message.tool_calls : []).map((c, i) =>
+      toolCall(typeof c?.id === "string" ? c.id : `call_${i}`, c?.function?.name, c?.function?.arguments ?? ""),
+    );
     if (typeof message?.content !== "string" && toolCalls.length === 0) {
       throw new LlmError("bad_response", "Provider answer has no message content", false);
     }
@@ -185,9 +185,7 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
       text,
       toolCalls,
       model: parsed.model ?? p.model,
-      usage: parsed.usage
-        ? { prompt_tokens: num(parsed.usage.prompt_tokens), completion_tokens: num(parsed.usage.completion_tokens) }
-        : null,
+      usage: usageOf(parsed.usage, limits),
     };
   } catch (err) {
     if (controller.signal.aborted && !(err instanceof LlmError && err.reason === "timeout")) {

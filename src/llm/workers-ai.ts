@@ -1,6 +1,9 @@
 import type { Json } from "../contracts/common";
+import { valueNestsDeeperThan } from "../contracts/json-depth";
+import { LIMITS } from "../contracts/limits";
+import { checkArguments } from "./arguments";
 import type { LlmProvider } from "./config";
-import { type ChatMessage, type ChatOnce, type ChatOptions, LlmError } from "./types";
+import { type ChatMessage, type ChatOnce, type ChatOptions, LlmError, type ToolCall, usageOf } from "./types";
 
 type WorkersAi = Extract<LlmProvider, { kind: "workers-ai" }>;
 
@@ -38,16 +41,21 @@ export async function workersAiOnce(p: WorkersAi, messages: ChatMessage[], opts:
   } finally {
     if (timer !== null) clearTimeout(timer);
   }
-  const r = out as {
+  const r = (out ?? {}) as {
     response?: unknown;
-    tool_calls?: { name?: string; arguments?: Json }[];
-    usage?: { prompt_tokens?: number; completion_tokens?: number };
+    tool_calls?: { name?: unknown; arguments?: unknown }[];
+    usage?: unknown;
   };
+  // A structured answer arrives parsed; one nested too deep for `JSON.stringify` (or the plan
+  // validator after it) is refused here, as the same text from an OpenAI-compatible provider is.
+  if (typeof r.response === "object" && valueNestsDeeperThan(r.response, LIMITS.maxJsonDepth)) {
+    throw new LlmError("bad_response", `Workers AI answer nests deeper than ${LIMITS.maxJsonDepth} levels`, false);
+  }
   const text = typeof r.response === "string" ? r.response : r.response !== undefined ? JSON.stringify(r.response) : "";
-  const toolCalls = (r.tool_calls ?? []).map((c, i) => ({
+  const toolCalls: ToolCall[] = (Array.isArray(r.tool_calls) ? r.tool_calls : []).map((c, i) => ({
     id: `call_${i}`,
-    name: c.name ?? "",
-    arguments: c.arguments ?? {},
+    name: typeof c?.name === "string" ? c.name : "",
+    ...checkArguments(c?.arguments),
   }));
   if (!text && toolCalls.length === 0) throw new LlmError("bad_response", "Workers AI answer has no response", false);
   if (text && opts.onDelta) opts.onDelta(text);
@@ -55,8 +63,9 @@ export async function workersAiOnce(p: WorkersAi, messages: ChatMessage[], opts:
     text,
     toolCalls,
     model: p.model,
-    usage: r.usage
-      ? { prompt_tokens: r.usage.prompt_tokens ?? null, completion_tokens: r.usage.completion_tokens ?? null }
-      : null,
+    usage: usageOf(r.usage, {
+      prompt: new TextEncoder().encode(JSON.stringify(input)).length,
+      completion: opts.maxTokens,
+    }),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Json } from "../contracts/common";
+import { nestsDeeperThan } from "../contracts/json-depth";
 import { LIMITS } from "../contracts/limits";
 import { type Plan, planInputSchema } from "../contracts/plan";
 import { type ChatMessage, chat, LlmError } from "../llm/client";
@@ -84,6 +85,15 @@ function check(
   text: string,
   registry: ToolRegistry,
 ): { plan: Plan } | { outcome: "invalid_json" | "invalid_plan"; detail: string } {
+  // Checked on the text, before anything walks the value: the validator and the reference scanner
+  // recurse, and a plan nested 60,000 arrays deep would exhaust their stack. The same limit as a
+  // request body's, so an LLM plan can be no deeper than an explicit one.
+  if (nestsDeeperThan(text, LIMITS.maxJsonDepth)) {
+    return {
+      outcome: "invalid_plan",
+      detail: `the plan nests arrays or objects deeper than ${LIMITS.maxJsonDepth} levels`,
+    };
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -1,9 +1,11 @@
 import type { Json } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
+import { MAX_PROMPT_CHARS } from "../llm/types";
 import { resolveReferences } from "../plan/references";
 import { AGENT_DEFAULTS, callableByAgent } from "../tools/agent";
 import { classifyError } from "../tools/errors";
 import { inputJsonSchema } from "../tools/registry";
+import { oversizedOutput } from "../tools/run";
 import { dispatch, stepOutputs } from "./attempts";
 import type { DecideContext } from "./context";
 import type { EventDraft } from "./events";
@@ -28,16 +30,31 @@ export interface AgentConfig {
 export interface ToolCallRequest {
   name: string;
   arguments: Json;
+  /** Why the provider client refused the arguments (too large, too deep, not JSON); they are then `{}`. */
+  invalid?: string;
 }
 
+const isObject = (v: Json | undefined): v is Record<string, Json> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+const positiveInt = (v: Json | undefined, fallback: number): number =>
+  typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : fallback;
+
+/**
+ * The loop's settings from the step's input with its references resolved: `startAgent` resolves
+ * and validates it, and the first turn's `agent.turn_dispatched` records it (the fold keeps it as
+ * `s.input`), so a goal of `{{steps.1.output}}` reaches the model as step 1's output.
+ */
 export function agentConfig(s: StepState, ctx: DecideContext): AgentConfig {
-  const input = s.input as { goal?: string; tools?: string[]; max_turns?: number; max_tokens?: number };
-  const tools = input.tools ?? [...ctx.registry.values()].filter((t) => callableByAgent(t)).map((t) => t.name);
+  const input = s.input as { goal?: Json; tools?: Json; max_turns?: Json; max_tokens?: Json };
+  const tools = Array.isArray(input.tools)
+    ? input.tools.map(String)
+    : [...ctx.registry.values()].filter((t) => callableByAgent(t)).map((t) => t.name);
   return {
-    goal: input.goal ?? "",
+    goal: typeof input.goal === "string" ? input.goal : "",
     tools,
-    maxTurns: input.max_turns ?? AGENT_DEFAULTS.maxTurns,
-    maxTokens: input.max_tokens ?? AGENT_DEFAULTS.maxTokens,
+    maxTurns: positiveInt(input.max_turns, AGENT_DEFAULTS.maxTurns),
+    maxTokens: positiveInt(input.max_tokens, AGENT_DEFAULTS.maxTokens),
   };
 }
 
@@ -51,15 +68,36 @@ const stepFailed = (s: StepState, error: string, code: string): EventDraft => ({
 const turnTask = (s: StepState, turn: number) =>
   newTask({ step: s.step.step_number, kind: "turn", index: turn }, "agent", {});
 
-/** An agent step starts: its input (references resolved) is fixed and the first model turn dispatched. */
+/**
+ * An agent step starts: its input is resolved and checked against the agent's schema like a tool
+ * step's (a field that was exactly a reference is checked only now, with its value), then fixed
+ * for the whole loop with the first model turn's dispatch.
+ */
 export function startAgent(state: RunState, s: StepState, ctx: DecideContext): EventDraft[] {
   let input: Record<string, Json>;
   try {
     input = resolveReferences(s.step.tool_input, stepOutputs(state)) as Record<string, Json>;
   } catch (err) {
-    return [{ ...stepFailed(s, classifyError(err).message, "bad_reference"), attempt: 1 }];
+    const failure = classifyError(err);
+    return [{ ...stepFailed(s, failure.message, failure.code), attempt: 1 }];
   }
+  const problem = inputProblem(s.step.tool_name, input, ctx);
+  if (problem) return [{ ...stepFailed(s, problem, "invalid_input"), attempt: 1 }];
   return [dispatch(state, turnTask(s, 1), ctx, { input })];
+}
+
+/** What is wrong with an agent step's resolved input (as a tool step's input is reported), or null. */
+function inputProblem(toolName: string, input: Record<string, Json>, ctx: DecideContext): string | null {
+  const tool = ctx.registry.get(toolName);
+  if (!tool) return `Unknown tool '${toolName}'`;
+  const parsed = tool.inputSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    return `Invalid input for ${toolName}: ${where}${issue?.message}`;
+  }
+  const checked = tool.check?.(parsed.data, { now: ctx.now, tools: ctx.registry })[0];
+  return checked ? `Invalid input for ${toolName}: ${checked.path}: ${checked.message}` : null;
 }
 
 /** Why a requested call must not run, or null when it may. */
@@ -68,7 +106,8 @@ function callProblem(call: ToolCallRequest, cfg: AgentConfig, ctx: DecideContext
   if (!cfg.tools.includes(call.name) || !callableByAgent(tool)) {
     return `Tool '${call.name}' is not available to this agent (allowed: ${cfg.tools.join(", ")})`;
   }
-  if (call.arguments === null || typeof call.arguments !== "object" || Array.isArray(call.arguments)) {
+  if (typeof call.invalid === "string") return `Arguments for ${call.name} ${call.invalid}`;
+  if (!isObject(call.arguments)) {
     return `Arguments for ${call.name} must be a JSON object`;
   }
   if (new TextEncoder().encode(JSON.stringify(call.arguments)).length > LIMITS.maxToolInputBytes) {
@@ -84,10 +123,13 @@ function callProblem(call: ToolCallRequest, cfg: AgentConfig, ctx: DecideContext
 }
 
 /**
- * One step of an agent's loop, decided from the log: after a turn that answered, the step
- * succeeds; after a turn that asked for tools, its calls are validated (an invalid one is recorded
- * as failed and answered to the model as an error) and dispatched like steps; when they are all
- * done, the next turn — unless a budget is spent, which fails the step, not retried.
+ * One step of an agent's loop, decided from the log. The budget is checked after every turn: a
+ * turn that takes the step's tokens over `max_tokens` fails the step, not retried — its answer is
+ * not accepted and the calls it asked for are not run. Otherwise, after a turn that answered, the
+ * step succeeds (an answer over the output limit fails it as a tool's output would); after a turn
+ * that asked for tools, its calls are validated (an invalid one is recorded as failed and answered
+ * to the model as an error) and dispatched like steps; when they are all done, the next turn —
+ * unless no turn or token is left, which fails the step, not retried.
  */
 export function advanceAgent(state: RunState, s: StepState, ctx: DecideContext): EventDraft[] {
   const agent = s.agent;
@@ -101,16 +143,16 @@ export function advanceAgent(state: RunState, s: StepState, ctx: DecideContext):
   }
   if (last.phase !== "succeeded") return [];
   const cfg = agentConfig(s, ctx);
+  const spent = `agent budget exhausted: ${k} of ${cfg.maxTurns} turns, ${agent.tokens} of ${cfg.maxTokens} tokens`;
+  if (agent.tokens > cfg.maxTokens) {
+    return [stepFailed(s, `${spent}: turn ${k} went over max_tokens`, "budget_exhausted")];
+  }
   const out = (last.output ?? {}) as { answer?: Json; tool_calls?: Json };
   if (typeof out.answer === "string") {
-    return [
-      {
-        type: "step.succeeded",
-        step_number: s.step.step_number,
-        attempt: s.attempt,
-        data: { output: { answer: out.answer, turns: k, calls: agent.calls.length, tokens: agent.tokens } },
-      },
-    ];
+    const output: Json = { answer: out.answer, turns: k, calls: agent.calls.length, tokens: agent.tokens };
+    const tooLarge = oversizedOutput(output);
+    if (tooLarge) return [stepFailed(s, tooLarge.message, tooLarge.code)];
+    return [{ type: "step.succeeded", step_number: s.step.step_number, attempt: s.attempt, data: { output } }];
   }
   const asked = (Array.isArray(out.tool_calls) ? out.tool_calls : []) as unknown as ToolCallRequest[];
   const before = agent.calls.filter((c) => c.turn < k).length;
@@ -121,7 +163,11 @@ export function advanceAgent(state: RunState, s: StepState, ctx: DecideContext):
     const ref = { step: s.step.step_number, kind: "call" as const, index };
     const problem =
       j >= MAX_CALLS_PER_TURN ? `More than ${MAX_CALLS_PER_TURN} tool calls in one turn` : callProblem(call, cfg, ctx);
-    const fields = { turn: k, tool_name: String(call.name), tool_input: (call.arguments ?? {}) as Json };
+    const fields = {
+      turn: k,
+      tool_name: String(call.name),
+      tool_input: isObject(call.arguments) ? call.arguments : {},
+    };
     if (problem) {
       drafts.push({
         type: "agent.call_failed",
@@ -136,13 +182,7 @@ export function advanceAgent(state: RunState, s: StepState, ctx: DecideContext):
   if (drafts.length > 0) return drafts;
   if (agent.calls.some((c) => c.turn === k && !DONE.has(c.phase))) return [];
   if (k >= cfg.maxTurns || agent.tokens >= cfg.maxTokens) {
-    return [
-      stepFailed(
-        s,
-        `agent budget exhausted: ${k} of ${cfg.maxTurns} turns, ${agent.tokens} of ${cfg.maxTokens} tokens, and no answer`,
-        "budget_exhausted",
-      ),
-    ];
+    return [stepFailed(s, `${spent}, and no answer`, "budget_exhausted")];
   }
   return [dispatch(state, turnTask(s, k + 1), ctx)];
 }
@@ -151,28 +191,77 @@ const clip = (text: string) =>
   text.length > MAX_RESULT_CHARS ? `${text.slice(0, MAX_RESULT_CHARS)}…(truncated)` : text;
 
 /**
+ * Room the provider client leaves for anything but the transcript: its system prompt. The client
+ * refuses a prompt over `MAX_PROMPT_CHARS` (src/llm/client.ts), counted as the transcript is here.
+ */
+const PROMPT_OVERHEAD_CHARS = 1000;
+const OMITTED = "(result omitted to keep the prompt within its limit)";
+
+/** One earlier turn as the model is shown it: its tool calls, then each call's result or error. */
+interface TurnMessages {
+  assistant: { role: "assistant"; tool_calls: { id: string; name: string; arguments: Json }[] };
+  results: { role: "tool"; tool_call_id: string; content: string }[];
+}
+
+const sizeOf = (t: TurnMessages) =>
+  JSON.stringify(t.assistant.tool_calls).length + t.results.reduce((n, r) => n + r.content.length, 0);
+
+/**
+ * Keeps the transcript within `budget` characters, oldest first: earlier results are replaced by a
+ * note, then the oldest turns are left out (the model is told how many). The latest turn is always
+ * sent whole; if it alone is over the limit, the provider client refuses the prompt and the turn fails.
+ */
+function fitTranscript(turns: TurnMessages[], budget: number): { turns: TurnMessages[]; dropped: number } {
+  let total = turns.reduce((n, t) => n + sizeOf(t), 0);
+  for (const turn of turns.slice(0, -1)) {
+    for (const r of turn.results) {
+      if (total <= budget) break;
+      if (r.content.length <= OMITTED.length) continue;
+      total -= r.content.length - OMITTED.length;
+      r.content = OMITTED;
+    }
+  }
+  let dropped = 0;
+  // Leaving turns out adds a note of its own (`leftOut`): room for it is kept.
+  while (total > budget - LEFT_OUT_CHARS && dropped < turns.length - 1) {
+    total -= sizeOf(turns[dropped++] as TurnMessages);
+  }
+  return { turns: turns.slice(dropped), dropped };
+}
+
+const leftOut = (n: number) => `(The first ${n} turns are left out to keep the prompt within its limit.)`;
+/** The note's longest form: an agent has at most 50 turns (`max_turns`). */
+const LEFT_OUT_CHARS = leftOut(50).length;
+
+/**
  * What a model turn is asked with: the goal, the allowed tools as function schemas, and the
- * transcript of earlier turns (each tool call with its result or error), provider-neutral; the
- * consumer turns it into the provider's messages.
+ * transcript of earlier turns (each tool call with its result or error, trimmed oldest first to
+ * fit the prompt limit), provider-neutral; the consumer turns it into the provider's messages.
  */
 export function agentTurnContext(_state: RunState, s: StepState, ctx: DecideContext): Json {
   const cfg = agentConfig(s, ctx);
   const agent = s.agent ?? { turns: [], calls: [], tokens: 0 };
-  const messages: Json[] = [];
+  const turns: TurnMessages[] = [];
   for (const turn of agent.turns) {
     if (turn.phase !== "succeeded") continue;
     const calls = agent.calls.filter((c) => c.turn === turn.ref.index);
     if (calls.length === 0) continue;
-    messages.push({
-      role: "assistant",
-      tool_calls: calls.map((c) => ({ id: `call_${c.ref.index}`, name: c.tool, arguments: c.template })),
+    turns.push({
+      assistant: {
+        role: "assistant",
+        tool_calls: calls.map((c) => ({ id: `call_${c.ref.index}`, name: c.tool, arguments: c.template })),
+      },
+      results: calls.map((c) => ({
+        role: "tool",
+        tool_call_id: `call_${c.ref.index}`,
+        content:
+          c.phase === "succeeded" ? clip(JSON.stringify(c.output)) : `Error: ${c.error ?? "the call did not complete"}`,
+      })),
     });
-    for (const c of calls) {
-      const content =
-        c.phase === "succeeded" ? clip(JSON.stringify(c.output)) : `Error: ${c.error ?? "the call did not complete"}`;
-      messages.push({ role: "tool", tool_call_id: `call_${c.ref.index}`, content });
-    }
   }
+  const fitted = fitTranscript(turns, MAX_PROMPT_CHARS - PROMPT_OVERHEAD_CHARS - cfg.goal.length);
+  const messages: Json[] = fitted.dropped ? [{ role: "user", content: leftOut(fitted.dropped) }] : [];
+  for (const t of fitted.turns) messages.push(t.assistant, ...t.results);
   return {
     goal: cfg.goal,
     tools: cfg.tools.flatMap((name) => {

@@ -315,10 +315,13 @@ function afterStepTransition(state: RunState, s: StepState, event: RunEvent): vo
 function afterTurnTransition(s: StepState, transition: string, event: RunEvent): void {
   if (!s.agent) return;
   if (transition === "dispatched") {
-    // The first turn starts the step; its `attempts` count the turns.
+    // The first turn starts the step; its `attempts` count the turns. It carries the step's input
+    // with its references resolved: what the loop runs with (`agentConfig`) and the execution log shows.
     s.phase = "running";
     s.startedAt ??= event.at;
     s.attempt = Math.max(s.attempt, event.data?.turn as number);
+    const input = event.data?.input;
+    if (input !== null && typeof input === "object" && !Array.isArray(input)) s.input = input;
   } else if (transition === "succeeded") {
     s.agent.tokens += num(event.data?.tokens) ?? 0;
   }

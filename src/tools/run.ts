@@ -17,12 +17,21 @@ function prepare(registry: ToolRegistry, grant: AttemptGrant): { tool: Tool; inp
   return { tool, input: parsed.data };
 }
 
+/**
+ * Why an output cannot be stored as a step's output (over `LIMITS.maxOutputBytes` as JSON), or null
+ * when it fits. A tool's output and an agent step's answer fail alike, not retried.
+ */
+export function oversizedOutput(output: Json): ToolError | null {
+  const size = new TextEncoder().encode(JSON.stringify(output)).length;
+  return size > LIMITS.maxOutputBytes
+    ? nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large")
+    : null;
+}
+
 /** The output, if it fits the stored-output limit. */
 function capped(output: Json | undefined): Json {
-  const size = new TextEncoder().encode(JSON.stringify(output ?? null)).length;
-  if (size > LIMITS.maxOutputBytes) {
-    throw nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large");
-  }
+  const problem = oversizedOutput(output ?? null);
+  if (problem) throw problem;
   return output ?? null;
 }
 

@@ -6,8 +6,13 @@ import { vi } from "vitest";
  * production. Each turn of the script answers one request, in order; the last repeats.
  */
 export type Turn =
-  | { tool_calls: { name: string; arguments: unknown }[]; tokens?: number }
-  | { answer: string; tokens?: number; chunks?: string[] }
+  | {
+      /** `raw` is the arguments' text as the provider sends it (when it is not `arguments` as JSON). */
+      tool_calls: ({ name: string; arguments: unknown } | { name: string; raw: string })[];
+      tokens?: number;
+      usage?: Usage;
+    }
+  | { answer: string; tokens?: number; chunks?: string[]; usage?: Usage }
   | { status: number }
   | "hang";
 
@@ -22,7 +27,12 @@ export interface SeenRequest {
   };
 }
 
-const usage = (tokens: number) => ({ prompt_tokens: Math.ceil(tokens / 2), completion_tokens: Math.floor(tokens / 2) });
+/** The usage a provider reports; a scripted turn may report any numbers (negative, 1e308). */
+type Usage = { prompt_tokens: number; completion_tokens: number };
+const usageOf = (turn: { tokens?: number; usage?: Usage }): Usage => {
+  const tokens = turn.tokens ?? 50;
+  return turn.usage ?? { prompt_tokens: Math.ceil(tokens / 2), completion_tokens: Math.floor(tokens / 2) };
+};
 
 function sse(events: unknown[]): Response {
   const text = `${events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join("")}data: [DONE]\n\n`;
@@ -31,31 +41,31 @@ function sse(events: unknown[]): Response {
 
 function reply(turn: Exclude<Turn, "hang">, stream: boolean): Response {
   if ("status" in turn) return new Response("upstream says no", { status: turn.status });
-  const tokens = turn.tokens ?? 50;
+  const usage = usageOf(turn);
   if ("answer" in turn) {
     if (!stream) {
       return Response.json({
         model: "test-model",
         choices: [{ message: { role: "assistant", content: turn.answer } }],
-        usage: usage(tokens),
+        usage,
       });
     }
     const chunks = turn.chunks ?? [turn.answer];
     return sse([
       ...chunks.map((c) => ({ model: "test-model", choices: [{ delta: { content: c } }] })),
-      { model: "test-model", choices: [], usage: usage(tokens) },
+      { model: "test-model", choices: [], usage },
     ]);
   }
   const calls = turn.tool_calls.map((c, i) => ({
     id: `fake_${i}`,
     type: "function",
-    function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+    function: { name: c.name, arguments: "raw" in c ? c.raw : JSON.stringify(c.arguments) },
   }));
   if (!stream) {
     return Response.json({
       model: "test-model",
       choices: [{ message: { role: "assistant", content: null, tool_calls: calls } }],
-      usage: usage(tokens),
+      usage,
     });
   }
   // Streamed tool calls arrive in pieces, assembled by index.
@@ -66,7 +76,7 @@ function reply(turn: Exclude<Turn, "hang">, stream: boolean): Response {
       },
       { choices: [{ delta: { tool_calls: [{ index, function: { arguments: c.function.arguments } }] } }] },
     ]),
-    { model: "test-model", choices: [], usage: usage(tokens) },
+    { model: "test-model", choices: [], usage },
   ]);
 }
 

@@ -1,28 +1,8 @@
 import { createMiddleware } from "hono/factory";
+import { nestsDeeperThan } from "../../contracts/json-depth";
 import { LIMITS } from "../../contracts/limits";
 import { ApiError } from "../../http/problem";
 import type { AppEnv } from "../types";
-
-/**
- * Whether JSON text nests arrays and objects deeper than `max`. One pass over the characters,
- * skipping strings, so a hostile body costs its length and nothing more (parsers and validators
- * that recurse would otherwise exhaust the stack on 10,000 nested arrays).
- */
-export function nestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    if (inString) {
-      if (ch === 92 /* \ */) i++;
-      else if (ch === 34 /* " */) inString = false;
-    } else if (ch === 34) inString = true;
-    else if (ch === 91 /* [ */ || ch === 123 /* { */) {
-      if (++depth > max) return true;
-    } else if (ch === 93 /* ] */ || ch === 125 /* } */) depth--;
-  }
-  return false;
-}
 
 /**
  * `application/json` with optional parameters (`; charset=utf-8`): the media type, then

@@ -142,14 +142,22 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
     scriptedProvider({ tool_calls: [{ name: "calculator", arguments: { expression: "1" } }], tokens: 80 });
     const run = await finished(await agentRun(key, { goal: "spend", max_tokens: 100 }), key);
     expect(run.status).toBe("failed");
-    expect(run.execution_log[0]?.error).toMatch(/^agent budget exhausted: 2 of 8 turns, 160 of 100 tokens/);
+    // Turn 2 asked for at most 20 tokens of completion (100 - 80): the fake's 40 are charged as 20.
+    expect(run.execution_log[0]?.error).toBe(
+      "agent budget exhausted: 2 of 8 turns, 140 of 100 tokens: turn 2 went over max_tokens",
+    );
   });
 
   it("shares the tenant's daily token budget across runs: agent steps fail and auto planning uses rules", async () => {
-    // LLM_TOKENS_PER_DAY is 10000 in this project: one 12000-token turn spends it.
+    // LLM_TOKENS_PER_DAY is 10000 in this project: two turns reported at 12000 tokens each spend it
+    // (each is charged at most what it could cost: its request's bytes and the 4096 tokens it asked for).
     const key = await apiKeyFor("t-agent-daily");
-    scriptedProvider({ answer: "expensive", tokens: 12_000 });
-    expect((await finished(await agentRun(key, { goal: "spend the day" }), key)).status).toBe("completed");
+    scriptedProvider(
+      { tool_calls: [{ name: "calculator", arguments: { expression: "1" } }], tokens: 12_000 },
+      { answer: "expensive", tokens: 12_000 },
+    );
+    const spend = await finished(await agentRun(key, { goal: "spend the day", max_tokens: 50_000 }), key);
+    expect(spend.status).toBe("completed");
     const broke = await finished(await agentRun(key, { goal: "one more" }), key);
     expect(broke.status).toBe("failed");
     expect(broke.execution_log[0]?.error).toMatch(/budget_exhausted/);
@@ -198,6 +206,133 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
     // Deltas are not events: the log has none, and its sequence numbers stay gap-free.
     const logged = eventsOf(session.messages);
     expect(logged.map((e) => e.seq)).toEqual(logged.map((_, i) => (logged[0]?.seq ?? 0) + i));
+  });
+});
+
+describe("agent steps: resolved input, budgets and limits", () => {
+  it("runs with its input's references resolved: the model sees the goal, the log shows the input", async () => {
+    const key = await apiKeyFor("t-agent-resolved");
+    const seen = scriptedProvider({ tool_calls: [{ name: "calculator", arguments: { expression: "1" } }] });
+    const run = await finished(
+      await agentRun(
+        key,
+        {},
+        {
+          plan: {
+            steps: [
+              { step_number: 1, tool_name: "text", tool_input: { operation: "uppercase", text: "crane" } },
+              { step_number: 2, tool_name: "calculator", tool_input: { expression: "1 + 1" } },
+              {
+                step_number: 3,
+                tool_name: "agent",
+                tool_input: { goal: "Describe {{steps.1.output}}", max_turns: "{{steps.2.output}}" },
+              },
+            ],
+          },
+        },
+      ),
+      key,
+    );
+    expect(seen[0]?.body.messages.find((m) => m.role === "user")?.content).toBe("Describe CRANE");
+    expect(run.execution_log[2]?.tool_input).toEqual({ goal: "Describe CRANE", max_turns: 2 });
+    // max_turns is the resolved 2, not the default 8.
+    expect(seen).toHaveLength(2);
+    expect(run.execution_log[2]?.error).toBe("agent budget exhausted: 2 of 2 turns, 100 of 8000 tokens, and no answer");
+  });
+
+  it("fails the step clearly when a referenced max_turns resolves to a value the agent refuses", async () => {
+    const key = await apiKeyFor("t-agent-bad-turns");
+    const seen = scriptedProvider({ answer: "never asked" });
+    const run = await finished(
+      await agentRun(
+        key,
+        {},
+        {
+          plan: {
+            steps: [
+              { step_number: 1, tool_name: "calculator", tool_input: { expression: "1000" } },
+              { step_number: 2, tool_name: "agent", tool_input: { goal: "g", max_turns: "{{steps.1.output}}" } },
+            ],
+          },
+        },
+      ),
+      key,
+    );
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[1]?.status).toBe("failed");
+    expect(run.execution_log[1]?.error).toMatch(/^Invalid input for agent: max_turns: /);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("fails an answer over the 64 KiB output limit like a tool's oversized output", async () => {
+    const key = await apiKeyFor("t-agent-big-answer");
+    scriptedProvider({ answer: "a".repeat(70_000) });
+    const run = await finished(await agentRun(key, { goal: "write a lot" }), key);
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[0]?.error).toMatch(/^Output of 700\d\d bytes exceeds the 65536-byte limit$/);
+    const failed = (await eventsFor(run.run_id, key)).find((e) => e.type === "step.failed");
+    expect(failed?.data).toMatchObject({ code: "output_too_large", retryable: false });
+  });
+
+  it("checks max_tokens after an answer too: an answer that goes over it is not accepted", async () => {
+    const key = await apiKeyFor("t-agent-answer-tokens");
+    scriptedProvider({ answer: "expensive", tokens: 150 });
+    const run = await finished(await agentRun(key, { goal: "answer", max_tokens: 100 }), key);
+    expect(run.status).toBe("failed");
+    expect(run.execution_log[0]?.error).toBe(
+      "agent budget exhausted: 1 of 8 turns, 150 of 100 tokens: turn 1 went over max_tokens",
+    );
+  });
+});
+
+describe("agent steps: what the model writes is checked before it is stored", () => {
+  it.each([
+    [
+      "nested 3000 levels deep",
+      `{"expression":${"[".repeat(2999)}${"]".repeat(2999)}}`,
+      /^Arguments for calculator nest arrays or objects deeper than 32 levels$/,
+    ],
+    ["not JSON", "{expression: 1 + 1}", /^Arguments for calculator are not valid JSON \(.+\)$/],
+    [
+      "over 16 KiB",
+      JSON.stringify({ expression: "1".repeat(20_000) }),
+      /^Arguments for calculator exceed 16384 bytes$/,
+    ],
+  ])("refuses tool-call arguments %s back to the model, and stores none of them", async (_what, raw, error) => {
+    const key = await apiKeyFor(`t-agent-args-${crypto.randomUUID()}`);
+    const seen = scriptedProvider({ tool_calls: [{ name: "calculator", raw }] }, { answer: "I give up." });
+    const run = await finished(await agentRun(key, { goal: "calculate" }), key);
+    expect(run).toMatchObject({ status: "completed", result: { answer: "I give up.", calls: 1 } });
+    expect(callsOf(run)[0]).toMatchObject({ status: "failed", tool_input: {}, attempts: 0 });
+    expect(callsOf(run)[0]?.error).toMatch(error);
+    expect(seen[1]?.body.messages.find((m) => m.role === "tool")?.content).toBe(`Error: ${callsOf(run)[0]?.error}`);
+    const events = await eventsFor(run.run_id, key);
+    expect(JSON.stringify(events)).not.toContain("[[[[");
+    expect(JSON.stringify(events)).not.toContain("1".repeat(1000));
+  });
+
+  it("charges provider token counts as non-negative integers no larger than the call could cost", async () => {
+    const key = await apiKeyFor("t-agent-usage");
+    const seen = scriptedProvider(
+      {
+        tool_calls: [{ name: "calculator", arguments: { expression: "1" } }],
+        usage: { prompt_tokens: -1e6, completion_tokens: -1e6 },
+      },
+      { answer: "huge", usage: { prompt_tokens: 1e308, completion_tokens: 1e308 } },
+    );
+    const run = await finished(await agentRun(key, { goal: "count", tools: ["calculator"], max_tokens: 100_000 }), key);
+    expect(run.status).toBe("completed");
+    const tokens = (run.result as { tokens: number }).tokens;
+    // Turn 1 cost nothing (not less); turn 2 at most its request's bytes and the max_tokens it asked for.
+    const request = seen[1]?.body;
+    expect(Number.isInteger(tokens)).toBe(true);
+    expect(tokens).toBeGreaterThan(0);
+    expect(tokens).toBeLessThanOrEqual(JSON.stringify(request).length + (request?.max_tokens ?? 0));
+    const turns = (await eventsFor(run.run_id, key)).filter((e) => e.type === "agent.turn").map((e) => e.data?.tokens);
+    expect(turns).toEqual([0, tokens]);
+    // The tenant's day (10000 tokens in this project) is not spent by one report of 1e308.
+    scriptedProvider({ answer: "still here" });
+    expect((await finished(await agentRun(key, { goal: "again" }), key)).status).toBe("completed");
   });
 });
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Run, RunEvent } from "../../../src/contracts/run";
-import { createRun, getEvents, waitForRun } from "../../helpers/api";
+import { api, createRun, getEvents, waitForRun } from "../../helpers/api";
+import { apiKeyFor } from "../../helpers/tenants";
 
 // This project's config points the OpenAI-compatible client at https://llm.test/v1 (model
 // "test-model", key "sk-test", 300 ms per try). The provider is faked at the HTTP boundary:
@@ -62,6 +63,9 @@ const goodPlan = {
   ],
 };
 const withStep = (step: Record<string, unknown>) => ({ steps: [step] });
+/** A plan whose one step's input nests `depth` arrays (60,000 levels are about 120 KB of text). */
+const deepPlan = (depth: number) =>
+  `{"steps":[{"step_number":1,"tool_name":"calculator","tool_input":{"expression":${"[".repeat(depth)}${"]".repeat(depth)}}}]}`;
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -141,6 +145,12 @@ describe("LLM planner (OpenAI-compatible, faked at the HTTP boundary)", () => {
       "invalid plan",
       /steps\[0\]\.tool_input\.ms/,
     ],
+    [
+      "a plan nested 60,000 levels deep",
+      completion(deepPlan(60_000)),
+      "invalid plan",
+      /^the plan nests arrays or objects deeper than 32 levels$/,
+    ],
   ])("falls back to rules after %s (twice), recording why", async (_what, reply, reason, detail) => {
     const seen = fakeProvider(reply);
     const { run, events } = await planned("calculate 2 + 3");
@@ -206,6 +216,31 @@ describe("LLM planner (OpenAI-compatible, faked at the HTTP boundary)", () => {
     expect(run.error).toBe("LLM planner failed (http 503): Provider answered HTTP 503");
     expect(run.plan).toBeNull();
     expect(eventsOfType(events, "plan.fallback")).toEqual([]);
+  });
+
+  it("with planner: llm, a plan nested too deep fails the run as an invalid plan (no 500)", async () => {
+    fakeProvider(completion(deepPlan(60_000)));
+    const { run } = await planned("calculate 1 + 1", "llm");
+    expect(run.status).toBe("failed");
+    expect(run.error).toBe("LLM planner failed (invalid plan): the plan nests arrays or objects deeper than 32 levels");
+  });
+
+  it("records provider token counts as non-negative integers no larger than the call could cost", async () => {
+    // Its own tenant: the call is charged about the size of the planner's request, a large part of
+    // this project's 10000-token day.
+    const key = await apiKeyFor("t-planner-usage");
+    const seen = fakeProvider(completion(goodPlan, { prompt_tokens: 1e308, completion_tokens: -40 }));
+    const created = await api("/api/v1/runs", { method: "POST", key, json: { prompt: "sum", planner: "auto" } });
+    const run = (await created.json()) as Run;
+    expect(run.plan?.planner).toBe("llm");
+    const events = (await (await api(`/api/v1/runs/${run.run_id}/events`, { key })).json()) as RunEvent[];
+    const call = eventsOfType(events, "plan.llm_call")[0]?.data;
+    expect(call?.completion_tokens).toBe(0);
+    expect(Number.isInteger(call?.prompt_tokens)).toBe(true);
+    expect(call?.prompt_tokens as number).toBeGreaterThan(0);
+    expect(call?.prompt_tokens as number).toBeLessThanOrEqual(
+      new TextEncoder().encode(JSON.stringify(seen[0]?.body)).length,
+    );
   });
 
   it("with planner: rules never calls the provider", async () => {
