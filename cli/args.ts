@@ -31,6 +31,8 @@ export interface Context {
   url: string;
   /** Ctrl-C: commands that follow a run stop following it. */
   interrupt: AbortSignal;
+  /** Aborted when stdout's reader went away (EPIPE): commands that follow a run stop following it. */
+  readerGone: AbortSignal;
 }
 
 export interface CommandSpec {
@@ -90,6 +92,10 @@ export function parse(argv: string[], commands: CommandSpec[]): Parsed {
     commands.find((c) => c.name === `${words[0]} ${words[1]}`) ?? commands.find((c) => c.name === words[0]) ?? null;
   const group = command === null && commands.some((c) => c.name.startsWith(`${words[0]} `));
   if (command === null) {
+    // `crane --url` (nothing after it): the lenient pass takes a value-less string option for `true`.
+    for (const [name, value] of Object.entries(loose.values)) {
+      if (value === true && all[name]?.type === "string") throw new UsageError(needsValue(name, all[name]));
+    }
     if (words.length === 0 || words[0] === "help")
       return { command: null, positionals: words.slice(1), values: loose.values };
     if (loose.values.help) return { command: null, positionals: words, values: loose.values };
@@ -111,8 +117,7 @@ export function parse(argv: string[], commands: CommandSpec[]): Parsed {
     });
   } catch (err) {
     if (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS")) {
-      // Node's hint about `--` follows the first sentence; the usage printed after says enough.
-      throw new UsageError(err.message.split(/\. To specify|\n/)[0] ?? err.message, command);
+      throw new UsageError(parseArgsMessage(err, argv, { ...GLOBAL_OPTIONS, ...command.options }), command);
     }
     throw err;
   }
@@ -120,15 +125,52 @@ export function parse(argv: string[], commands: CommandSpec[]): Parsed {
   const values = strict.values as Values;
   if (!values.help) {
     const { min, max } = command.positionals;
+    // Name only what is missing: `approve <run> <step>` given a run lacks `<step>`.
+    const wanted = command.args.match(/<[^>]+>/g) ?? [];
     if (positionals.length < min) {
-      // Name only what is missing: `approve <run> <step>` given a run lacks `<step>`.
-      const wanted = command.args.match(/<[^>]+>/g) ?? [];
       const missing = wanted.slice(positionals.length, min).join(" ") || command.args;
       throw new UsageError(`missing argument${min - positionals.length > 1 ? "s" : ""}: ${missing}`, command);
     }
     if (positionals.length > max) throw new UsageError(`unexpected argument '${positionals[max]}'`, command);
+    // `crane show ""` (an unset shell variable): an id or name can't be empty, and the server would
+    // only answer for another path.
+    const empty = wanted.findIndex((_, i) => positionals[i] !== undefined && positionals[i]?.trim() === "");
+    if (empty >= 0) throw new UsageError(`${wanted[empty]} must not be empty`, command);
   }
   return { command, positionals, values };
+}
+
+function needsValue(name: string, spec: OptionSpec | undefined): string {
+  return `--${name} needs a value: --${name} ${spec?.value ?? "<value>"}`;
+}
+
+/** A shell word as typed: quoted only when it must be. */
+const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`);
+
+/** Node's parseArgs messages, reworded; the `--` hint keeps its advice with the user's own line. */
+function parseArgsMessage(err: TypeError & { code?: unknown }, argv: string[], specs: Record<string, OptionSpec>) {
+  const option = /^Option '--([^ ']+)/.exec(err.message)?.[1];
+  if (err.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option !== undefined) {
+    // Missing (`--url` last) or ambiguous (`--url --json`): either way the value was not given.
+    const dash = err.message.includes("ambiguous")
+      ? ` (a value that starts with '-' is written --${option}=<value>)`
+      : "";
+    return `${needsValue(option, specs[option])}${dash}`;
+  }
+  const unknown = /^Unknown option '([^']+)'/.exec(err.message)?.[1];
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown !== undefined) {
+    const end = argv.indexOf("--");
+    const at = argv.findIndex((a, i) => (end < 0 || i < end) && a.startsWith(unknown));
+    const word = argv[at];
+    if (word !== undefined && /^-[^-]/.test(word)) {
+      // `crane run calculate -1+2`: an argument, not an option. Moved after `--` it is one.
+      const rest = argv.filter((_, i) => i !== at);
+      const fixed = [...rest, ...(end < 0 ? ["--"] : []), word].map(shellWord).join(" ");
+      return `'${word}' is not an option; an argument that starts with '-' goes after '--': crane ${fixed}`;
+    }
+    return `unknown option '${unknown}'`;
+  }
+  return err.message.split("\n")[0] ?? err.message;
 }
 
 /** `crane run --help`: the command's synopsis and its options. */

@@ -1,14 +1,18 @@
-// `crane`: the command line on `crane/client`. Exit status: 0 done (a run completed),
-// 1 a run failed or was cancelled, or the server refused the request; 2 usage error;
-// 3 the server cannot be reached or refuses the key.
+// `crane`: the command line on `crane/client` (loaded by bin.ts once Node is new enough).
+// Exit status: 0 done (a run completed), 1 a run failed or was cancelled, or the server refused
+// the request or answered something else than the API; 2 usage error; 3 the server cannot be
+// reached or refuses the key; 130 Ctrl-C; 141 stdout's reader left while a run was followed.
 import { CraneClient, CraneConnectionError, CraneError } from "../src/client";
+import { UnexpectedAnswer } from "./answers";
 import { type CommandSpec, type Context, commandHelp, mainHelp, parse, str, UsageError } from "./args";
 import { catalogCommands } from "./commands/catalog";
 import { INTERRUPTED } from "./commands/follow";
 import { keyCommands } from "./commands/keys";
 import { runCommands } from "./commands/runs";
 import { waitingCommands } from "./commands/waiting";
+import { printable } from "./format";
 import { Output } from "./output";
+import { describeProblem as describe } from "./problem";
 
 declare const CRANE_VERSION: string;
 
@@ -16,24 +20,27 @@ const COMMANDS: CommandSpec[] = [...runCommands, ...waitingCommands, ...catalogC
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
-function describe(err: CraneError): string {
-  const lines = [`${err.status} ${err.problem.title}: ${err.problem.detail}`];
-  // The detail already names the first problem; the list adds the others (and repeats none).
-  for (const e of err.problem.errors ?? []) {
-    const text = e.path ? `${e.path}: ${e.message}` : e.message;
-    if (!err.problem.detail.includes(text)) lines.push(`  ${text}`);
+/**
+ * Crane's base URL from `--url` or CRANE_URL: http or https with a host. `where` names the source
+ * in the message (`--url`, `CRANE_URL`).
+ */
+function baseUrl(text: string, where: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err; // ERR_INVALID_URL
   }
-  if (err.requestId && err.status >= 500) lines.push(`  (request id ${err.requestId})`);
-  return lines.join("\n");
+  if (url === null || !/^https?:$/.test(url.protocol) || !/^https?:\/\/[^/]/i.test(text) || url.hostname === "") {
+    throw new UsageError(
+      `${where} must be an http:// or https:// URL with a host, such as http://localhost:8787, not '${text}'`,
+    );
+  }
+  return text;
 }
 
-async function main(argv: string[], out: Output, interrupt: AbortSignal): Promise<number> {
+async function main(argv: string[], out: Output, interrupt: AbortSignal, readerGone: AbortSignal): Promise<number> {
   const env = process.env;
-  // Node 22 is the first with a global WebSocket, which the live stream needs.
-  if (typeof globalThis.WebSocket !== "function") {
-    out.error(`crane: needs Node.js 22 or newer (this is ${process.version})`);
-    return EXIT.failed;
-  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv, COMMANDS);
@@ -69,9 +76,19 @@ async function main(argv: string[], out: Output, interrupt: AbortSignal): Promis
   }
   // An empty variable is an unset one (as NO_COLOR's is): the default applies.
   const fromEnv = (name: string) => (env[name] === "" ? undefined : env[name]);
-  const url = str(values.url) ?? fromEnv("CRANE_URL") ?? "http://localhost:8787";
-  if (!/^https?:\/\/[^/]/.test(url)) {
-    out.error(`crane: the URL must start with http:// or https://, not '${url}'`);
+  let url: string;
+  try {
+    const flag = str(values.url);
+    const fromVar = fromEnv("CRANE_URL");
+    url =
+      flag !== undefined
+        ? baseUrl(flag, "--url")
+        : fromVar !== undefined
+          ? baseUrl(fromVar, "CRANE_URL")
+          : "http://localhost:8787";
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    out.error(`crane: ${err.message}`);
     return EXIT.usage;
   }
   const client = new CraneClient({
@@ -79,7 +96,7 @@ async function main(argv: string[], out: Output, interrupt: AbortSignal): Promis
     apiKey: str(values["api-key"]) ?? fromEnv("CRANE_API_KEY") ?? "crane-dev-key",
     adminToken: str(values["admin-token"]) ?? fromEnv("CRANE_ADMIN_TOKEN") ?? "crane-dev-admin",
   });
-  const ctx: Context = { client, out, json: values.json === true, url: client.baseUrl, interrupt };
+  const ctx: Context = { client, out, json: values.json === true, url: client.baseUrl, interrupt, readerGone };
   try {
     return await command.action(ctx, positionals, values);
   } catch (err) {
@@ -89,8 +106,12 @@ async function main(argv: string[], out: Output, interrupt: AbortSignal): Promis
       return EXIT.usage;
     }
     if (err instanceof CraneConnectionError) {
-      out.error(`crane: ${err.problem.detail}`);
+      out.error(`crane: ${printable(err.problem.detail)}`);
       return EXIT.unreachable;
+    }
+    if (err instanceof UnexpectedAnswer) {
+      out.error(`crane: ${err.message} (is ${client.baseUrl} a Crane server of this version?)`);
+      return EXIT.failed;
     }
     if (err instanceof CraneError && (err.status === 401 || err.status === 403)) {
       const which = command.name.startsWith("keys") ? "admin token" : "API key";
@@ -110,12 +131,18 @@ async function main(argv: string[], out: Output, interrupt: AbortSignal): Promis
   }
 }
 
-// `crane runs | head -1`: a reader that went away is not an error.
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(EXIT.ok);
-  throw err;
-});
 const out = new Output(process.stdout, process.stderr, process.env);
+// `crane runs | head -1`: a reader that went away is not an error, and nothing is said about it.
+// The command goes on without its output (its work, a listing, is done; its exit status stands),
+// except one following a run, which stops following and exits 141 (see follow.ts).
+const readerGone = new AbortController();
+for (const name of ["stdout", "stderr"] as const) {
+  process[name].on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    out.readerGone(name);
+    if (name === "stdout") readerGone.abort();
+  });
+}
 const interrupt = new AbortController();
 /** How long after Ctrl-C a command may take to wind down before the process leaves anyway. */
 const INTERRUPT_GRACE_MS = 1000;
@@ -129,7 +156,7 @@ process.on("SIGINT", () => {
 });
 let code: number;
 try {
-  code = await main(process.argv.slice(2), out, interrupt.signal);
+  code = await main(process.argv.slice(2), out, interrupt.signal, readerGone.signal);
 } catch (err) {
   out.error(`crane: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   code = EXIT.failed;

@@ -15,17 +15,36 @@ export function between(from: string | null | undefined, to: string | null | und
   return Number.isFinite(ms) ? ms : null;
 }
 
-/** A JSON value on one line, cut to `max` characters. Strings print bare. */
-export function compact(value: unknown, max = 80): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value);
-  const oneLine = (text ?? "null").replace(/\s+/g, " ");
-  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+// C0 controls but tab and newline, DEL, and the C1 controls (U+0080–U+009F: 0x9b is a CSI on its own).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text from the server made safe to print on a terminal: every control character but newline and
+ * tab is shown as its JSON escape (ESC as `\u001b`), so a step's error, a reject reason or a prompt
+ * cannot move the cursor, clear the screen, retitle the window or ring the bell. Only for human
+ * output: `--json` prints the server's text exactly.
+ *
+ * @example printable("\u001b[2Jhi") // "\\u001b[2Jhi"
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
-/** A JSON value as the result is shown: strings and numbers bare, the rest indented JSON. */
+/** A JSON value on one line, cut to `max` characters (code points: never half a surrogate pair). Strings print bare. */
+export function compact(value: unknown, max = 80): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  const oneLine = printable((text ?? "null").replace(/\s+/g, " "));
+  const chars = [...oneLine];
+  return chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : oneLine;
+}
+
+/** A JSON value as the result is shown: strings and numbers bare, the rest indented JSON; printable either way. */
 export function pretty(value: unknown): string {
-  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return String(value);
-  return JSON.stringify(value, null, 2);
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+    return printable(String(value));
+  }
+  return printable(JSON.stringify(value, null, 2) ?? "null");
 }
 
 // Colour codes take no room on screen.
@@ -49,5 +68,5 @@ export function table(header: string[], rows: string[][]): string[] {
 
 /** `2026-11-26 19:29:18` (UTC, as stored) from an ISO timestamp. */
 export function when(iso: string | null | undefined): string {
-  return iso ? iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "") : "-";
+  return typeof iso === "string" && iso ? printable(iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "")) : "-";
 }

@@ -45,6 +45,8 @@ export class Output {
   readonly colour: Palette;
   readonly tty: boolean;
   private statusText = "";
+  /** Streams whose reader went away (EPIPE): nothing more is written to them. */
+  private readonly gone = new Set<Writable>();
 
   constructor(
     private readonly stdout: Writable & { isTTY?: boolean; columns?: number },
@@ -57,42 +59,59 @@ export class Output {
 
   line(text = ""): void {
     this.hideStatus();
-    this.stdout.write(`${text}\n`);
+    this.write(this.stdout, `${text}\n`);
     this.showStatus();
   }
 
   json(value: unknown): void {
-    this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    this.write(this.stdout, `${JSON.stringify(value, null, 2)}\n`);
   }
 
   error(text: string): void {
     this.hideStatus();
-    this.stderr.write(`${text}\n`);
+    this.write(this.stderr, `${text}\n`);
     this.showStatus();
+  }
+
+  /**
+   * The reader of stdout (`"stdout"`) or stderr went away (`crane watch … | head -1`): later
+   * output to it is dropped instead of failing again.
+   */
+  readerGone(stream: "stdout" | "stderr"): void {
+    this.gone.add(stream === "stdout" ? this.stdout : this.stderr);
+    if (stream === "stdout") this.statusText = "";
+  }
+
+  private write(stream: Writable, text: string): void {
+    if (!this.gone.has(stream)) stream.write(text);
   }
 
   /** The status line (terminal only); an empty text removes it. */
   status(text: string): void {
     if (!this.tty) return;
     this.hideStatus();
-    const width = Math.max(20, (this.stdout.columns ?? 80) - 1);
-    this.statusText = text.length > width ? `${text.slice(0, width - 1)}…` : text;
+    // A terminal that reports 0 columns (some CI pseudo-terminals, a serial console) has an unknown width.
+    const width = Math.max(20, (this.stdout.columns || 80) - 1);
+    const chars = [...text];
+    this.statusText = chars.length > width ? `${chars.slice(0, width - 1).join("")}…` : text;
     this.showStatus();
   }
 
   private hideStatus(): void {
-    if (this.tty && this.statusText) this.stdout.write("\r\x1b[2K");
+    if (this.tty && this.statusText) this.write(this.stdout, "\r\x1b[2K");
   }
 
   private showStatus(): void {
-    if (this.tty && this.statusText) this.stdout.write(this.colour.dim(this.statusText));
+    if (this.tty && this.statusText) this.write(this.stdout, this.colour.dim(this.statusText));
   }
 
   /** Resolves once stdout and stderr have handed everything to the OS (before `process.exit`). */
   async flush(): Promise<void> {
     this.status("");
     await Promise.all(
-      [this.stdout, this.stderr].map((s) => new Promise<void>((resolve) => s.write("", () => resolve()))),
+      [this.stdout, this.stderr]
+        .filter((s) => !this.gone.has(s))
+        .map((s) => new Promise<void>((resolve) => s.write("", () => resolve()))),
     );
   }
 }

@@ -1,11 +1,12 @@
 import type { LiveMessage, Plan, Run, RunEvent, WaitingInfo } from "../src/client/types";
-import { between, compact, duration, pad, when } from "./format";
+import { between, compact, duration, pad, pretty, printable, when } from "./format";
 import type { Output } from "./output";
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 type Data = Record<string, unknown>;
-const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+// Every string of an event is the server's (or a third party's: a reject reason, a model's text): printable only.
+const str = (v: unknown): string | null => (typeof v === "string" ? printable(v) : null);
 const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
 
 /**
@@ -25,10 +26,14 @@ export class RunProgress {
   private frame = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
 
+  private readonly runId: string;
+
   constructor(
     private readonly out: Output,
-    private readonly runId: string,
-  ) {}
+    runId: string,
+  ) {
+    this.runId = printable(runId);
+  }
 
   start(): void {
     if (!this.out.tty) return;
@@ -43,14 +48,14 @@ export class RunProgress {
   }
 
   private setPlan(plan: Plan | null): void {
-    if (!plan) return;
-    for (const s of plan.steps) this.tools.set(s.step_number, s.tool_name);
-    this.toolWidth = Math.max(4, ...plan.steps.map((s) => s.tool_name.length));
+    if (!plan || !Array.isArray(plan.steps)) return;
+    for (const s of plan.steps) this.tools.set(s.step_number, str(s.tool_name) ?? "?");
+    this.toolWidth = Math.max(4, ...[...this.tools.values()].map((t) => t.length));
     this.stepWidth = Math.max(1, ...plan.steps.map((s) => String(s.step_number).length));
   }
 
   private label(step: number | undefined, prefix = "step"): string {
-    const n = step ?? 0;
+    const n = num(step) ?? 0;
     return `${prefix} ${String(n).padEnd(this.stepWidth)} ${pad(this.tools.get(n) ?? "?", this.toolWidth)}`;
   }
 
@@ -61,7 +66,7 @@ export class RunProgress {
     } else if (message.type === "event") {
       this.onEvent(message.event);
     } else {
-      this.lastDelta = (this.lastDelta + message.text).slice(-200);
+      this.lastDelta = (this.lastDelta + (str(message.text) ?? "")).slice(-200);
     }
     this.drawStatus();
   }
@@ -69,20 +74,20 @@ export class RunProgress {
   private onEvent(e: RunEvent): void {
     const c = this.out.colour;
     const d: Data = (e.data as Data | undefined) ?? {};
-    const step = e.step_number;
-    const attemptNote = e.attempt && e.attempt > 1 ? ` (attempt ${e.attempt})` : "";
+    const step = num(e.step_number) ?? undefined;
+    const attempt = num(e.attempt);
+    const attemptNote = attempt && attempt > 1 ? ` (attempt ${attempt})` : "";
     switch (e.type) {
       case "run.created":
         this.createdAt ??= e.at;
         return;
       case "run.planned": {
-        const plan = d.plan as Plan | undefined;
-        this.setPlan(plan ?? null);
-        const n = plan?.steps.length ?? 0;
+        const plan = typeof d.plan === "object" && d.plan !== null ? (d.plan as Plan) : null;
+        this.setPlan(plan);
+        const n = Array.isArray(plan?.steps) ? plan.steps.length : 0;
         const steps = `${n} step${n === 1 ? "" : "s"}`;
-        this.out.line(
-          c.dim(plan?.planner === "explicit" ? `plan given: ${steps}` : `planned by ${plan?.planner ?? "?"}: ${steps}`),
-        );
+        const planner = str(plan?.planner) ?? "?";
+        this.out.line(c.dim(planner === "explicit" ? `plan given: ${steps}` : `planned by ${planner}: ${steps}`));
         return;
       }
       case "plan.fallback":
@@ -96,7 +101,7 @@ export class RunProgress {
       case "step.succeeded": {
         this.state.set(step ?? 0, "done");
         const took = between(this.startedAt.get(step ?? 0), e.at);
-        const attempts = e.attempt && e.attempt > 1 ? `, ${e.attempt} attempts` : "";
+        const attempts = attempt && attempt > 1 ? `, ${attempt} attempts` : "";
         const output = "output" in d ? c.dim(`  → ${compact(d.output, 60)}`) : "";
         this.out.line(`${this.label(step)}  ${c.green("succeeded")} in ${duration(took)}${attempts}${output}`);
         return;
@@ -104,7 +109,7 @@ export class RunProgress {
       case "step.failed": {
         this.state.set(step ?? 0, "done");
         const took = between(this.startedAt.get(step ?? 0), e.at);
-        const attempts = e.attempt ? ` after ${e.attempt} attempt${e.attempt === 1 ? "" : "s"}` : "";
+        const attempts = attempt ? ` after ${attempt} attempt${attempt === 1 ? "" : "s"}` : "";
         this.out.line(
           `${this.label(step)}  ${c.red("failed")} in ${duration(took)}${attempts}: ${str(d.error) ?? "unknown error"}`,
         );
@@ -113,7 +118,7 @@ export class RunProgress {
       case "step.retry_scheduled":
         this.state.set(step ?? 0, "running");
         this.out.line(
-          `${this.label(step)}  ${c.yellow("retrying")}: attempt ${e.attempt ?? "?"} failed (${str(d.error) ?? str(d.reason) ?? "error"}); next in ${duration(num(d.delay_ms))}`,
+          `${this.label(step)}  ${c.yellow("retrying")}: attempt ${attempt ?? "?"} failed (${str(d.error) ?? str(d.reason) ?? "error"}); next in ${duration(num(d.delay_ms))}`,
         );
         return;
       case "step.skipped":
@@ -200,19 +205,20 @@ export class RunProgress {
 
   private onWaiting(step: number, w: WaitingInfo): void {
     const c = this.out.colour;
-    const until = w.until ? ` (until ${when(w.until)} UTC)` : "";
+    const until = str(w.until) ? ` (until ${when(w.until)} UTC)` : "";
+    const name = str(w.name);
     if (w.kind === "timer") {
       this.out.line(`${this.label(step)}  ${c.yellow("waiting")} for a timer${until}`);
       return;
     }
     if (w.kind === "approval") {
-      this.out.line(`${this.label(step)}  ${c.yellow("waiting for approval")}: ${w.message ?? ""}${until}`);
+      this.out.line(`${this.label(step)}  ${c.yellow("waiting for approval")}: ${str(w.message) ?? ""}${until}`);
       this.out.line(c.dim(`    crane approve ${this.runId} ${step}   |   crane reject ${this.runId} ${step}`));
     } else {
-      this.out.line(`${this.label(step)}  ${c.yellow(`waiting for signal '${w.name ?? "?"}'`)}${until}`);
-      this.out.line(c.dim(`    crane signal ${this.runId} ${w.name ?? "<name>"} --data '<json>'`));
+      this.out.line(`${this.label(step)}  ${c.yellow(`waiting for signal '${name ?? "?"}'`)}${until}`);
+      this.out.line(c.dim(`    crane signal ${this.runId} ${name ?? "<name>"} --data '<json>'`));
     }
-    if (w.callback_url) this.out.line(c.dim(`    callback: ${w.callback_url}`));
+    if (str(w.callback_url)) this.out.line(c.dim(`    callback: ${str(w.callback_url)}`));
   }
 
   private drawStatus(): void {
@@ -241,10 +247,9 @@ export class RunProgress {
     this.stop();
     const c = this.out.colour;
     if (run.status === "completed") {
-      const text = typeof run.result === "string" ? run.result : JSON.stringify(run.result, null, 2);
-      this.out.line(`${c.bold("result:")} ${text}`);
+      this.out.line(`${c.bold("result:")} ${pretty(run.result)}`);
     } else if (run.error) {
-      this.out.line(`${c.bold("error:")} ${run.error}`);
+      this.out.line(`${c.bold("error:")} ${printable(run.error)}`);
     }
   }
 }

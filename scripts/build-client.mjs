@@ -1,7 +1,8 @@
 // Builds `crane/client` and the `crane` command (run by scripts/build.mjs):
 //   dist/client/index.js     the client, one ES module for Node ≥ 22, browsers and Workers (no dependencies)
 //   dist/client/index.d.ts   its types, emitted by tsc from src/client and the contracts it names
-//   dist/cli/crane.js        the CLI, one ES module for Node ≥ 22 with a shebang
+//   dist/cli/crane.js        the `crane` bin: a shebang and a Node version check, then it loads
+//   dist/cli/main.js         the CLI, one ES module for Node ≥ 22
 // The client's types are the zod contracts' inferred types, so its declarations keep importing
 // `zod` (a dependency of the package) for `z.infer`; its JavaScript never does.
 import { execFileSync } from "node:child_process";
@@ -29,14 +30,24 @@ await build({
 
 await build({
   entryPoints: [path.join(ROOT, "cli/crane.ts")],
-  outfile: path.join(DIST, "cli/crane.js"),
+  outfile: path.join(DIST, "cli/main.js"),
   bundle: true,
   format: "esm",
   platform: "node",
   target: "node22",
-  banner: { js: "#!/usr/bin/env node" },
   define: { CRANE_VERSION: JSON.stringify(version) },
   sourcemap: true,
+  logLevel: "warning",
+});
+// The bin: checks Node's version, then loads main.js (an old Node could not even link it).
+await build({
+  entryPoints: [path.join(ROOT, "cli/bin.ts")],
+  outfile: path.join(DIST, "cli/crane.js"),
+  bundle: false,
+  format: "esm",
+  platform: "node",
+  target: "node14",
+  banner: { js: "#!/usr/bin/env node" },
   logLevel: "warning",
 });
 chmodSync(path.join(DIST, "cli/crane.js"), 0o755);

@@ -1,5 +1,6 @@
+import { asHealth, asTools } from "../answers";
 import type { CommandSpec } from "../args";
-import { compact, table } from "../format";
+import { compact, printable, table } from "../format";
 
 /** The property names of an input JSON Schema, also those of its `anyOf` / `oneOf` / `allOf` branches. */
 function inputFields(schema: Record<string, unknown>): string[] {
@@ -19,17 +20,25 @@ const toolsCommand: CommandSpec = {
   positionals: { min: 0, max: 0 },
   options: {},
   async action(ctx) {
-    const tools = await ctx.client.tools();
+    const tools = asTools(await ctx.client.tools());
     if (ctx.json) {
       ctx.out.json(tools);
       return 0;
     }
     const c = ctx.out.colour;
     const rows = tools.map((t) => {
-      const fields = inputFields(t.input_schema);
-      const breaker = t.breaker.state === "closed" ? c.green("closed") : c.red(t.breaker.state);
-      const effects = t.effects.mode === "none" ? "none" : `${t.effects.mode} ${t.effects.resource ?? ""}`.trim();
-      return [t.name, effects, String(t.retry.max_attempts), breaker, fields.join(", "), compact(t.description, 60)];
+      const fields = inputFields(t.input_schema).map(printable);
+      const breaker = t.breaker.state === "closed" ? c.green("closed") : c.red(compact(t.breaker.state));
+      const effects =
+        t.effects.mode === "none" ? "none" : compact(`${t.effects.mode} ${t.effects.resource ?? ""}`.trim());
+      return [
+        printable(t.name),
+        effects,
+        compact(t.retry.max_attempts ?? "-"),
+        breaker,
+        fields.join(", "),
+        compact(t.description, 60),
+      ];
     });
     for (const line of table(["TOOL", "EFFECTS", "ATTEMPTS", "BREAKER", "INPUT", "DESCRIPTION"], rows))
       ctx.out.line(line);
@@ -44,15 +53,14 @@ const healthCommand: CommandSpec = {
   positionals: { min: 0, max: 0 },
   options: {},
   async action(ctx) {
-    const health = await ctx.client.health();
+    const health = asHealth(await ctx.client.health());
     if (ctx.json) ctx.out.json(health);
     else {
       const c = ctx.out.colour;
-      ctx.out.line(`${ctx.url}: ${health.status === "healthy" ? c.green("healthy") : c.red(health.status)}`);
+      ctx.out.line(`${ctx.url}: ${health.status === "healthy" ? c.green("healthy") : c.red(printable(health.status))}`);
       for (const [name, check] of Object.entries(health.checks)) {
-        ctx.out.line(
-          `  ${name}: ${check.status === "ok" ? c.green("ok") : c.red(check.status)}${check.detail ? ` ${check.detail}` : ""}`,
-        );
+        const status = check?.status === "ok" ? c.green("ok") : c.red(compact(check?.status ?? "?"));
+        ctx.out.line(`  ${printable(name)}: ${status}${check?.detail ? ` ${compact(check.detail, 1000)}` : ""}`);
       }
     }
     return health.status === "healthy" ? 0 : 1;

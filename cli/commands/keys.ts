@@ -1,6 +1,7 @@
 import type { CreateApiKeyBody } from "../../src/client";
+import { asCreatedKey, asKeys } from "../answers";
 import { type CommandSpec, integer, str, UsageError } from "../args";
-import { table, when } from "../format";
+import { compact, printable, table, when } from "../format";
 
 const tenantOption = { type: "string", value: "<tenant>", help: "the tenant (letters, digits, - or _)" } as const;
 
@@ -29,11 +30,11 @@ const createCommand: CommandSpec = {
     if (values["max-active-runs"] !== undefined) {
       body.max_active_runs = integer(str(values["max-active-runs"]), "--max-active-runs", createCommand);
     }
-    const key = await ctx.client.admin.createKey(body);
+    const key = asCreatedKey(await ctx.client.admin.createKey(body));
     if (ctx.json) ctx.out.json(key);
     else {
-      ctx.out.line(`created key ${key.key_id} for tenant ${key.tenant} (${key.name})`);
-      ctx.out.line(`api key: ${key.api_key}`);
+      ctx.out.line(`created key ${printable(key.key_id)} for tenant ${printable(key.tenant)} (${compact(key.name)})`);
+      ctx.out.line(`api key: ${printable(key.api_key)}`);
       ctx.out.line(ctx.out.colour.dim("the secret is shown only now; Crane keeps only its hash"));
     }
     return 0;
@@ -49,7 +50,7 @@ const listCommand: CommandSpec = {
   async action(ctx, _positionals, values) {
     const tenant = str(values.tenant);
     if (!tenant) throw new UsageError("keys list needs --tenant", listCommand);
-    const keys = await ctx.client.admin.listKeys(tenant);
+    const keys = asKeys(await ctx.client.admin.listKeys(tenant));
     if (ctx.json) {
       ctx.out.json(keys);
       return 0;
@@ -60,12 +61,12 @@ const listCommand: CommandSpec = {
       return 0;
     }
     const rows = keys.map((k) => [
-      k.key_id,
-      k.name,
+      printable(k.key_id),
+      compact(k.name),
       when(k.created_at),
       k.revoked_at ? c.red(`revoked ${when(k.revoked_at)}`) : c.green("active"),
-      k.rate_limit ? `${k.rate_limit.requests}/${k.rate_limit.window_s}s` : "default",
-      k.max_active_runs === null ? "default" : String(k.max_active_runs),
+      k.rate_limit ? compact(`${k.rate_limit.requests}/${k.rate_limit.window_s}s`) : "default",
+      k.max_active_runs === null ? "default" : compact(k.max_active_runs),
     ]);
     for (const line of table(["KEY", "NAME", "CREATED (UTC)", "STATE", "RATE LIMIT", "ACTIVE RUNS"], rows)) {
       ctx.out.line(line);

@@ -1,20 +1,26 @@
-import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { CreateRunBody, ListRunsParams, Run, RunStatus, RunSummary } from "../../src/client";
-import { type CommandSpec, integer, jsonArg, list, str, UsageError, type Values } from "../args";
-import { compact, duration, pretty, table, when } from "../format";
+import type { CreateRunBody, ListRunsParams, Run, RunEvent, RunStatus, RunSummary } from "../../src/client";
+import { asEvents, asPage, asRun, asRunSummaries } from "../answers";
+import { type CommandSpec, type Context, integer, jsonArg, list, str, UsageError, type Values } from "../args";
+import { compact, duration, pretty, printable, table, when } from "../format";
 import type { Palette } from "../output";
-import { follow } from "./follow";
+import { follow, INTERRUPTED } from "./follow";
 
 const STATUSES: RunStatus[] = ["pending", "running", "completed", "failed", "cancelled"];
 
-export function paintStatus(c: Palette, status: string): string {
+/** A status as the server sent it, coloured by what it means (and printable, whatever it is). */
+export function paintStatus(c: Palette, sent: unknown): string {
+  const status = typeof sent === "string" ? printable(sent) : "?";
   if (status === "completed" || status === "succeeded") return c.green(status);
   if (status === "failed") return c.red(status);
   if (status === "cancelled" || status === "waiting") return c.yellow(status);
   if (status === "running") return c.cyan(status);
   return c.dim(status);
 }
+
+/** Keys that would reach an object's prototype rather than the options: refused, never assigned. */
+const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 /** `--option max_parallel=4 --option retry.base_delay_ms=100`: values are JSON when they parse, else strings. */
 export function parseOptionPairs(pairs: string[], command: CommandSpec): Record<string, unknown> {
@@ -23,6 +29,9 @@ export function parseOptionPairs(pairs: string[], command: CommandSpec): Record<
     const eq = pair.indexOf("=");
     if (eq <= 0) throw new UsageError(`--option takes key=value, not '${pair}'`, command);
     const keys = pair.slice(0, eq).split(".");
+    if (keys.some((k) => k === "")) throw new UsageError(`--option '${pair}' has an empty key`, command);
+    const unsafe = keys.find((k) => UNSAFE_KEYS.has(k));
+    if (unsafe !== undefined) throw new UsageError(`--option '${pair}': '${unsafe}' is not an option`, command);
     const raw = pair.slice(eq + 1);
     let value: unknown = raw;
     try {
@@ -32,8 +41,8 @@ export function parseOptionPairs(pairs: string[], command: CommandSpec): Record<
     }
     let target = options;
     for (const key of keys.slice(0, -1)) {
-      const next = target[key];
-      target[key] = typeof next === "object" && next !== null ? next : {};
+      const next = Object.hasOwn(target, key) ? target[key] : undefined;
+      target[key] = typeof next === "object" && next !== null && !Array.isArray(next) ? next : {};
       target = target[key] as Record<string, unknown>;
     }
     target[keys.at(-1) as string] = value;
@@ -41,14 +50,38 @@ export function parseOptionPairs(pairs: string[], command: CommandSpec): Record<
   return options;
 }
 
-function readJsonFile(file: string, command: CommandSpec): unknown {
-  let text: string;
+/**
+ * Reads stdin to its end without blocking the event loop (a synchronous read of fd 0 would keep
+ * Ctrl-C's handler from ever running). Answers null when Ctrl-C came first.
+ */
+async function readStdin({ interrupt, out }: Context): Promise<string | null> {
+  if (interrupt.aborted) return null;
+  // On a terminal the command would otherwise just sit there.
+  if (process.stdin.isTTY) out.error("reading the plan from stdin… (end it with Ctrl-D)");
+  const chunks: Buffer[] = [];
+  const stop = () => process.stdin.destroy();
+  interrupt.addEventListener("abort", stop, { once: true });
   try {
-    text = readFileSync(file === "-" ? 0 : file, "utf8");
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`, command);
+    if (!interrupt.aborted) throw err;
+  } finally {
+    interrupt.removeEventListener("abort", stop);
   }
-  return jsonArg(text, file, command);
+  return interrupt.aborted ? null : Buffer.concat(chunks).toString("utf8");
+}
+
+/** `--plan`'s file (or stdin for `-`) as JSON; null when Ctrl-C stopped the reading. */
+async function readJsonFile(file: string, command: CommandSpec, ctx: Context): Promise<unknown> {
+  const name = file === "-" ? "stdin" : file;
+  let text: string | null;
+  try {
+    text = file === "-" ? await readStdin(ctx) : await readFile(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read ${name}: ${(err as Error).message}`, command);
+  }
+  if (text === null) return null;
+  return jsonArg(text, name, command);
 }
 
 const runCommand: CommandSpec = {
@@ -57,7 +90,11 @@ const runCommand: CommandSpec = {
   summary: "Start a run and follow it step by step until it ends; prints the result",
   positionals: { min: 0, max: Number.POSITIVE_INFINITY },
   options: {
-    plan: { type: "string", value: "<file.json>", help: 'an explicit plan {"steps": [...]} (or - for stdin)' },
+    plan: {
+      type: "string",
+      value: "<file.json>",
+      help: 'a plan {"steps": [...]} or a whole request body (- reads stdin)',
+    },
     planner: { type: "string", value: "auto|rules|llm", help: "which planner turns the prompt into a plan" },
     option: {
       type: "string",
@@ -69,30 +106,55 @@ const runCommand: CommandSpec = {
     detach: { type: "boolean", help: "print the run id and exit without following it" },
   },
   async action(ctx, positionals, values) {
-    const body = buildRunBody(positionals, values, runCommand);
-    const run = await ctx.client.createRun(body, { idempotencyKey: str(values["idempotency-key"]) });
+    const planFile = str(values.plan);
+    const file = planFile === undefined ? undefined : await readJsonFile(planFile, runCommand, ctx);
+    if (ctx.interrupt.aborted) return INTERRUPTED;
+    const body = buildRunBody(positionals, values, runCommand, file);
+    const run = asRun(await ctx.client.createRun(body, { idempotencyKey: str(values["idempotency-key"]) }));
     return started(ctx, run, values);
   },
 };
 
-function buildRunBody(positionals: string[], values: Values, command: CommandSpec): CreateRunBody {
-  const planFile = str(values.plan);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The request body of `crane run`. `file` is `--plan`'s JSON: a plan (it has `steps`) or a whole
+ * request body (`prompt`, `plan`, `planner`, `options`, any of them), which the flags then amend.
+ */
+export function buildRunBody(
+  positionals: string[],
+  values: Values,
+  command: CommandSpec,
+  file?: unknown,
+): CreateRunBody {
+  const planFile = str(values.plan) ?? "";
+  const name = planFile === "-" ? "stdin" : planFile;
   let prompt = positionals.join(" ").trim();
-  const body: Record<string, unknown> = {};
-  if (planFile !== undefined) {
-    const value = readJsonFile(planFile, command) as Record<string, unknown> | null;
-    if (value && Array.isArray(value.steps)) {
-      body.plan = value;
-    } else if (value && typeof value.plan === "object") {
-      Object.assign(body, value); // a whole request body: prompt, plan, options
-    } else {
-      throw new UsageError(`${planFile} is neither a plan ({"steps": [...]}) nor a run body ({"plan": ...})`, command);
+  let body: Record<string, unknown> = {};
+  if (file !== undefined) {
+    if (!isObject(file)) {
+      throw new UsageError(`${name} is neither a plan ({"steps": [...]}) nor a run body ({"prompt": ...})`, command);
     }
-    const goal = (body.plan as { final_goal?: unknown }).final_goal;
-    prompt ||= typeof body.prompt === "string" ? body.prompt : typeof goal === "string" ? goal : "";
-    prompt ||= `plan from ${planFile === "-" ? "stdin" : path.basename(planFile)}`;
+    if ("steps" in file) body.plan = file;
+    else body = { ...file }; // a whole request body
+    if (body.plan !== undefined && body.plan !== null && !isObject(body.plan)) {
+      throw new UsageError(`${name}: "plan" must be a plan ({"steps": [...]}) or null`, command);
+    }
+    if (body.options !== undefined && !isObject(body.options)) {
+      throw new UsageError(`${name}: "options" must be an object`, command);
+    }
+    const goal = isObject(body.plan) ? body.plan.final_goal : undefined;
+    prompt ||= typeof body.prompt === "string" ? body.prompt.trim() : typeof goal === "string" ? goal : "";
+    if (isObject(body.plan)) prompt ||= `plan from ${planFile === "-" ? "stdin" : path.basename(planFile)}`;
   }
-  if (!prompt) throw new UsageError("say what to run: crane run <prompt>, or --plan <file.json>", command);
+  if (!prompt) {
+    throw new UsageError(
+      file === undefined
+        ? "say what to run: crane run <prompt>, or --plan <file.json>"
+        : `${name} has no plan and no prompt: say what to run (crane run <prompt> --plan ${planFile})`,
+      command,
+    );
+  }
   body.prompt = prompt;
   const planner = str(values.planner);
   if (planner !== undefined) {
@@ -111,12 +173,12 @@ async function started(ctx: Parameters<CommandSpec["action"]>[0], run: Run, valu
     // The id alone, for `crane watch $(crane run … --detach)`; where the run stands goes to stderr.
     if (ctx.json) ctx.out.json(run);
     else {
-      ctx.out.line(run.run_id);
-      ctx.out.error(`run ${run.run_id} ${run.status}`);
+      ctx.out.line(printable(run.run_id));
+      ctx.out.error(`run ${printable(run.run_id)} ${printable(run.status)}`);
     }
     return 0;
   }
-  return follow(ctx, run, `run ${run.run_id}`);
+  return follow(ctx, run, `run ${printable(run.run_id)}`);
 }
 
 const watchCommand: CommandSpec = {
@@ -126,8 +188,8 @@ const watchCommand: CommandSpec = {
   positionals: { min: 1, max: 1 },
   options: {},
   async action(ctx, [runId]) {
-    const run = await ctx.client.getRun(runId as string);
-    return follow(ctx, run, `run ${run.run_id}: ${compact(run.prompt, 100)}`);
+    const run = asRun(await ctx.client.getRun(runId as string));
+    return follow(ctx, run, `run ${printable(run.run_id)}: ${compact(run.prompt, 100)}`);
   },
 };
 
@@ -157,7 +219,9 @@ const rerunCommand: CommandSpec = {
     if (Object.keys(inputs).length > 0) body.tool_inputs = inputs;
     const pairs = list(values.option);
     if (pairs.length > 0) body.options = parseOptionPairs(pairs, rerunCommand);
-    const run = await ctx.client.rerun(runId as string, body, { idempotencyKey: str(values["idempotency-key"]) });
+    const run = asRun(
+      await ctx.client.rerun(runId as string, body, { idempotencyKey: str(values["idempotency-key"]) }),
+    );
     return started(ctx, run, values);
   },
 };
@@ -193,17 +257,20 @@ const runsCommand: CommandSpec = {
       limit: values.limit === undefined ? 20 : integer(str(values.limit), "--limit", runsCommand),
       cursor: str(values.cursor),
     };
-    let items: RunSummary[] = [];
+    // Page by page here rather than through the client's iterator, so that each page's shape is checked.
+    const items: RunSummary[] = [];
     let next: string | null = null;
-    if (values.all) {
-      for await (const run of ctx.client.runs(query)) items.push(run);
-    } else {
-      ({ items, next } = await ctx.client.listRuns(query));
-    }
+    let cursor = query.cursor;
+    do {
+      const page = asPage(await ctx.client.listRuns({ ...query, cursor }), asRunSummaries);
+      items.push(...page.items);
+      next = typeof page.next === "string" ? page.next : null;
+      cursor = next ?? undefined;
+    } while (values.all && next !== null);
     if (ctx.json) {
       // stdout stays the array; the way to the next page goes to stderr.
       ctx.out.json(items);
-      if (next) ctx.out.error(`more: crane runs --cursor ${next}  (or --all)`);
+      if (next) ctx.out.error(`more: crane runs --cursor ${printable(next)}  (or --all)`);
       return 0;
     }
     const c = ctx.out.colour;
@@ -212,16 +279,16 @@ const runsCommand: CommandSpec = {
       return 0;
     }
     const rows = items.map((r) => [
-      r.run_id,
+      printable(r.run_id),
       paintStatus(c, r.status),
-      String(r.step_count),
+      compact(r.step_count ?? "-"),
       duration(r.duration_ms),
       when(r.created_at),
       compact(r.prompt, 60),
     ]);
     for (const line of table(["RUN", "STATUS", "STEPS", "DURATION", "CREATED (UTC)", "PROMPT"], rows))
       ctx.out.line(line);
-    if (next) ctx.out.line(c.dim(`more: crane runs --cursor ${next}  (or --all)`));
+    if (next) ctx.out.line(c.dim(`more: crane runs --cursor ${printable(next)}  (or --all)`));
     return 0;
   },
 };
@@ -233,33 +300,33 @@ const showCommand: CommandSpec = {
   positionals: { min: 1, max: 1 },
   options: {},
   async action(ctx, [runId]) {
-    const run = await ctx.client.getRun(runId as string);
+    const run = asRun(await ctx.client.getRun(runId as string));
     if (ctx.json) {
       ctx.out.json(run);
       return 0;
     }
     const c = ctx.out.colour;
     const out = ctx.out;
-    out.line(`${c.bold("run")}      ${run.run_id}`);
-    out.line(`${c.bold("prompt")}   ${run.prompt}`);
+    out.line(`${c.bold("run")}      ${printable(run.run_id)}`);
+    out.line(`${c.bold("prompt")}   ${printable(run.prompt)}`);
     out.line(`${c.bold("status")}   ${paintStatus(c, run.status)}`);
-    out.line(`${c.bold("planner")}  ${run.plan?.planner ?? "-"}`);
+    out.line(`${c.bold("planner")}  ${compact(run.plan?.planner ?? "-")}`);
     out.line(`${c.bold("created")}  ${when(run.created_at)}`);
     if (run.completed_at) {
       out.line(`${c.bold("took")}     ${duration(Date.parse(run.completed_at) - Date.parse(run.created_at))}`);
     }
     if (run.rerun_of) {
       out.line(
-        `${c.bold("rerun of")} ${run.rerun_of.run_id}${run.rerun_of.from_step ? ` from step ${run.rerun_of.from_step}` : ""}`,
+        `${c.bold("rerun of")} ${compact(run.rerun_of.run_id)}${run.rerun_of.from_step ? ` from step ${compact(run.rerun_of.from_step)}` : ""}`,
       );
     }
     if (run.execution_log.length > 0) {
       out.line();
       const rows = run.execution_log.map((s) => [
         String(s.step_number),
-        s.tool_name,
+        compact(s.tool_name),
         paintStatus(c, s.status),
-        String(s.attempts),
+        compact(s.attempts ?? "-"),
         duration(s.duration_ms),
         s.error
           ? c.red(compact(s.error, 70))
@@ -274,28 +341,29 @@ const showCommand: CommandSpec = {
     }
     for (const w of run.waiting_for) {
       out.line();
+      const id = printable(run.run_id);
+      const step = compact(w.step_number);
       out.line(
         c.yellow(
-          `step ${w.step_number} waits for ${w.kind === "timer" ? "a timer" : w.kind}${w.until ? ` until ${when(w.until)} UTC` : ""}`,
+          `step ${step} waits for ${w.kind === "timer" ? "a timer" : compact(w.kind)}${w.until ? ` until ${when(w.until)} UTC` : ""}`,
         ),
       );
-      if (w.kind === "approval")
-        out.line(`  crane approve ${run.run_id} ${w.step_number}  |  crane reject ${run.run_id} ${w.step_number}`);
-      if (w.kind === "signal") out.line(`  crane signal ${run.run_id} ${w.name ?? "<name>"} --data '<json>'`);
-      if (w.callback_url) out.line(`  callback: ${w.callback_url}`);
+      if (w.kind === "approval") out.line(`  crane approve ${id} ${step}  |  crane reject ${id} ${step}`);
+      if (w.kind === "signal") out.line(`  crane signal ${id} ${w.name ? compact(w.name) : "<name>"} --data '<json>'`);
+      if (w.callback_url) out.line(`  callback: ${compact(w.callback_url, 1000)}`);
     }
     if (run.compensation) {
       out.line();
       out.line(`${c.bold("compensation")} ${paintStatus(c, run.compensation.status)}`);
-      for (const s of run.compensation.steps) {
+      for (const s of Array.isArray(run.compensation.steps) ? run.compensation.steps : []) {
         out.line(
-          `  undo step ${s.step_number} ${s.tool_name}: ${paintStatus(c, s.status)}${s.error ? ` ${s.error}` : ""}`,
+          `  undo step ${compact(s.step_number)} ${compact(s.tool_name)}: ${paintStatus(c, s.status)}${s.error ? ` ${compact(s.error, 1000)}` : ""}`,
         );
       }
     }
     out.line();
     if (run.status === "completed") out.line(`${c.bold("result:")} ${pretty(run.result)}`);
-    else if (run.error) out.line(`${c.bold("error:")} ${run.error}`);
+    else if (run.error) out.line(`${c.bold("error:")} ${printable(String(run.error))}`);
     return 0;
   },
 };
@@ -312,10 +380,15 @@ const eventsCommand: CommandSpec = {
   async action(ctx, [runId], values) {
     const after = values.after === undefined ? 0 : integer(str(values.after), "--after", eventsCommand, 0);
     const limit = values.limit === undefined ? null : integer(str(values.limit), "--limit", eventsCommand);
-    const events = [];
-    for await (const e of ctx.client.allEvents(runId as string, { after })) {
-      if (limit !== null && events.length >= limit) break;
-      events.push(e);
+    // Page by page here rather than through the client's iterator, so that each page's shape is checked.
+    const PAGE = 1000;
+    const events: RunEvent[] = [];
+    for (let from = after; limit === null || events.length < limit; ) {
+      const page = asEvents(await ctx.client.events(runId as string, { after: from, limit: PAGE }));
+      events.push(...page.slice(0, limit === null ? page.length : limit - events.length));
+      const last = page.at(-1);
+      if (!last || page.length < PAGE) break;
+      from = last.seq;
     }
     if (ctx.json) {
       ctx.out.json(events);
@@ -325,9 +398,9 @@ const eventsCommand: CommandSpec = {
     const rows = events.map((e) => [
       String(e.seq),
       when(e.at),
-      e.type,
-      e.step_number === undefined ? "" : String(e.step_number),
-      e.attempt === undefined ? "" : String(e.attempt),
+      printable(e.type),
+      e.step_number === undefined ? "" : compact(e.step_number),
+      e.attempt === undefined ? "" : compact(e.attempt),
       e.data === undefined ? "" : c.dim(compact(e.data, 80)),
     ]);
     for (const line of table(["SEQ", "AT (UTC)", "TYPE", "STEP", "ATTEMPT", "DATA"], rows)) ctx.out.line(line);
@@ -348,11 +421,12 @@ const cancelCommand: CommandSpec = {
     const body: { compensate?: boolean; reason?: string } = {};
     if (values.compensate) body.compensate = true;
     if (str(values.reason) !== undefined) body.reason = str(values.reason);
-    const run = await ctx.client.cancel(runId as string, Object.keys(body).length > 0 ? body : undefined);
+    const run = asRun(await ctx.client.cancel(runId as string, Object.keys(body).length > 0 ? body : undefined));
     if (ctx.json) ctx.out.json(run);
     else {
-      ctx.out.line(`run ${run.run_id} ${paintStatus(ctx.out.colour, run.status)}${run.error ? `: ${run.error}` : ""}`);
-      if (run.compensation) ctx.out.line(`compensation ${run.compensation.status}`);
+      const error = run.error ? `: ${printable(String(run.error))}` : "";
+      ctx.out.line(`run ${printable(run.run_id)} ${paintStatus(ctx.out.colour, run.status)}${error}`);
+      if (run.compensation) ctx.out.line(`compensation ${paintStatus(ctx.out.colour, run.compensation.status)}`);
     }
     return 0;
   },

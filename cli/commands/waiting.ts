@@ -1,16 +1,18 @@
 import type { Approval, Run } from "../../src/client";
+import { asApprovals, asPage, asRun, asSignalAnswer } from "../answers";
 import { type CommandSpec, type Context, integer, jsonArg, str } from "../args";
-import { compact, table, when } from "../format";
+import { compact, printable, table, when } from "../format";
 import { paintStatus } from "./runs";
 
-function decided(ctx: Context, run: Run, step: number, verb: string): number {
+function decided(ctx: Context, answer: Run, step: number, verb: string): number {
+  const run = asRun(answer);
   if (ctx.json) {
     ctx.out.json(run);
     return 0;
   }
   const entry = run.execution_log.find((s) => s.step_number === step);
   ctx.out.line(
-    `${verb} step ${step} of run ${run.run_id}; step ${paintStatus(ctx.out.colour, entry?.status ?? "?")}, run ${paintStatus(ctx.out.colour, run.status)}`,
+    `${verb} step ${step} of run ${printable(run.run_id)}; step ${paintStatus(ctx.out.colour, entry?.status ?? "?")}, run ${paintStatus(ctx.out.colour, run.status)}`,
   );
   return 0;
 }
@@ -58,16 +60,18 @@ const signalCommand: CommandSpec = {
   },
   async action(ctx, [runId, name], values) {
     const data = str(values.data);
-    const answer = await ctx.client.signal(
-      runId as string,
-      name as string,
-      data === undefined ? {} : { data: jsonArg(data, "--data", signalCommand) },
-      { idempotencyKey: str(values["idempotency-key"]) },
+    const answer = asSignalAnswer(
+      await ctx.client.signal(
+        runId as string,
+        name as string,
+        data === undefined ? {} : { data: jsonArg(data, "--data", signalCommand) },
+        { idempotencyKey: str(values["idempotency-key"]) },
+      ),
     );
+    const said = printable(answer.name);
     if (ctx.json) ctx.out.json(answer);
-    else if (answer.delivered_to !== null)
-      ctx.out.line(`signal '${answer.name}' delivered to step ${answer.delivered_to}`);
-    else ctx.out.line(`signal '${answer.name}' kept for run ${answer.run_id} until its step waits for it`);
+    else if (answer.delivered_to !== null) ctx.out.line(`signal '${said}' delivered to step ${answer.delivered_to}`);
+    else ctx.out.line(`signal '${said}' kept for run ${printable(answer.run_id)} until its step waits for it`);
     return 0;
   },
 };
@@ -79,8 +83,14 @@ const approvalsCommand: CommandSpec = {
   positionals: { min: 0, max: 0 },
   options: {},
   async action(ctx) {
+    // Page by page here rather than through the client's iterator, so that each page's shape is checked.
     const items: Approval[] = [];
-    for await (const a of ctx.client.allApprovals()) items.push(a);
+    let cursor: string | undefined;
+    do {
+      const page = asPage(await ctx.client.approvals({ cursor }), asApprovals);
+      items.push(...page.items);
+      cursor = typeof page.next === "string" ? page.next : undefined;
+    } while (cursor !== undefined);
     if (ctx.json) {
       ctx.out.json(items);
       return 0;
@@ -90,7 +100,7 @@ const approvalsCommand: CommandSpec = {
       return 0;
     }
     const rows = items.map((a) => [
-      a.run_id,
+      printable(a.run_id),
       String(a.step_number),
       when(a.since),
       when(a.timeout_at),

@@ -17,6 +17,30 @@ export interface Result {
 
 export type Command = ChildProcess & { result: Promise<Result>; output(): string; errors(): string };
 
+/**
+ * Starts the built `crane` with exactly this environment. stdin is closed unless `stdin: "pipe"`
+ * (then the test writes to it, or holds it open).
+ */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv, opts: { stdin?: "pipe" | "ignore" } = {}): Command {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: [opts.stdin ?? "ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d) => {
+    stdout += String(d);
+  });
+  child.stderr?.on("data", (d) => {
+    stderr += String(d);
+  });
+  const result = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return Object.assign(child, { result, output: () => stdout, errors: () => stderr });
+}
+
+/** The environment a user's shell would have, minus any CRANE_* of the machine running the tests. */
+export function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CRANE_")));
+  return { ...base, ...extra };
+}
+
 export const lines = (text: string) => text.split("\n").filter((l) => l.length > 0);
 
 /** Starts a local Crane for the file (and stops it, and any command left running, afterwards). */
@@ -34,25 +58,13 @@ export function cliSuite(label: string) {
     crane.dispose();
   });
 
-  /** The environment a user's shell would have, minus any CRANE_* of the machine running the tests. */
-  const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CRANE_")));
-    return { ...base, CRANE_URL: crane.url, ...extra };
-  };
+  /** A user's environment pointed at this file's Crane. */
+  const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => userEnv({ CRANE_URL: crane.url, ...extra });
 
   const start = (args: string[], extra: Record<string, string> = {}): Command => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: env(extra), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawnCli(args, env(extra));
     children.add(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (d) => {
-      stdout += String(d);
-    });
-    child.stderr?.on("data", (d) => {
-      stderr += String(d);
-    });
-    const result = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-    return Object.assign(child, { result, output: () => stdout, errors: () => stderr });
+    return child;
   };
 
   return {

@@ -69,6 +69,39 @@ describe("a run that waits, and a second terminal that ends the wait", () => {
     expect(lines(done.stdout).at(-1)).toMatch(/^error: .*Rejected: not today/);
   });
 
+  it("a reject reason full of terminal escapes is shown escaped (run, show); --json keeps it exact", async () => {
+    const hostile = "\u001b[2J\u001b]0;pwned\u0007\u009b6n";
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+    const running = start(["run", "--plan", approvalPlan()]);
+    await printed(running, /waiting for approval/);
+    const id = runIdOf(running);
+    expect((await crane$("reject", id, "1", "--reason", hostile)).code).toBe(0);
+    const done = await running.result;
+    expect(done.code).toBe(1);
+    const escaped = "Rejected: \\u001b[2J\\u001b]0;pwned\\u0007\\u009b6n";
+    expect(done.stdout).toMatch(new RegExp(`^step 1 approval +failed .*${escaped.replace(/[\\[\]]/g, "\\$&")}$`, "m"));
+    expect(lines(done.stdout).at(-1)).toContain(escaped);
+    expect(raw.test(done.stdout)).toBe(false);
+    const shown = await crane$("show", id);
+    expect(shown.stdout).toContain(escaped);
+    expect(raw.test(shown.stdout)).toBe(false);
+    const json = JSON.parse((await crane$("show", id, "--json")).stdout) as Run;
+    expect(json.error).toContain(`Rejected: ${hostile}`);
+  });
+
+  it("a watcher whose reader went away stops following quietly with exit 141; the run goes on", async () => {
+    const detached = await crane$("run", "--detach", "--plan", approvalPlan());
+    const id = detached.stdout.trim();
+    const watcher = start(["watch", id]);
+    watcher.stdout?.destroy(); // `crane watch … | head -0`: the first line already has no reader
+    const gone = await watcher.result;
+    expect(gone.code).toBe(141);
+    expect(gone.stderr).toBe("");
+    expect((await crane$("approve", id, "1")).code).toBe(0);
+    expect((await crane$("watch", id)).code).toBe(0);
+  });
+
   it("signal: the waiting step gets the data and the run completes (exit 0); a late signal is a 409 (exit 1)", async () => {
     const plan = planFile("signal.json", {
       steps: [
