@@ -15,14 +15,17 @@ export function between(from: string | null | undefined, to: string | null | und
   return Number.isFinite(ms) ? ms : null;
 }
 
-// C0 controls but tab and newline, DEL, and the C1 controls (U+0080–U+009F: 0x9b is a CSI on its own).
+// C0 controls but tab and newline, DEL, the C1 controls (U+0080–U+009F: 0x9b is a CSI on its own),
+// the line and paragraph separators, and the bidirectional embeddings, overrides and isolates
+// (U+202A–U+202E, U+2066–U+2069), which make a terminal show text in another order than it reads.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/g;
 
 /**
  * Text from the server made safe to print on a terminal: every control character but newline and
  * tab is shown as its JSON escape (ESC as `\u001b`), so a step's error, a reject reason or a prompt
- * cannot move the cursor, clear the screen, retitle the window or ring the bell. Only for human
+ * cannot move the cursor, clear the screen, retitle the window, ring the bell or reorder what is
+ * shown (bidi overrides such as U+202E). Only for human
  * output: `--json` prints the server's text exactly.
  *
  * @example printable("\u001b[2Jhi") // "\\u001b[2Jhi"

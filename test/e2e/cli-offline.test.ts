@@ -108,6 +108,8 @@ describe("text from the server is shown, never obeyed by the terminal", () => {
     // JSON already escapes C0; the C1 CSI and DEL it leaves alone are escaped too.
     expect(pretty({ a: `${CSI}\u007f` })).toBe('{\n  "a": "\\u009b\\u007f"\n}');
     expect(compact(`one${ESC}[2J\ntwo`)).toBe("one\\u001b[2J two");
+    // Bidi overrides and isolates reorder what a terminal shows ("Trojan Source"); separators break lines.
+    expect(printable("ok\u202eexe.txt\u2066x\u2069\u2028")).toBe("ok\\u202eexe.txt\\u2066x\\u2069\\u2028");
   });
 
   it("compact cuts on code points, never between the halves of a surrogate pair", () => {
