@@ -4,6 +4,7 @@ import { MAX_PROMPT_CHARS } from "../llm/types";
 import { resolveReferences } from "../plan/references";
 import { AGENT_DEFAULTS, callableByAgent } from "../tools/agent";
 import { classifyError } from "../tools/errors";
+import { parseToolInput } from "../tools/input";
 import { inputJsonSchema } from "../tools/registry";
 import { oversizedOutput } from "../tools/run";
 import { dispatch, stepOutputs } from "./attempts";
@@ -90,12 +91,8 @@ export function startAgent(state: RunState, s: StepState, ctx: DecideContext): E
 function inputProblem(toolName: string, input: Record<string, Json>, ctx: DecideContext): string | null {
   const tool = ctx.registry.get(toolName);
   if (!tool) return `Unknown tool '${toolName}'`;
-  const parsed = tool.inputSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-    return `Invalid input for ${toolName}: ${where}${issue?.message}`;
-  }
+  const parsed = parseToolInput(tool, input);
+  if (!parsed.ok) return parsed.message;
   const checked = tool.check?.(parsed.data, { now: ctx.now, tools: ctx.registry })[0];
   return checked ? `Invalid input for ${toolName}: ${checked.path}: ${checked.message}` : null;
 }

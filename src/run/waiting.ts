@@ -2,6 +2,7 @@ import type { Json } from "../contracts/common";
 import type { ApproveBody, CallbackBody, WaitingInfo } from "../contracts/waiting";
 import { resolveReferences } from "../plan/references";
 import { classifyError } from "../tools/errors";
+import { parseToolInput } from "../tools/input";
 import { stepOutputs } from "./attempts";
 import type { DecideContext } from "./context";
 import type { EventDraft } from "./events";
@@ -57,12 +58,8 @@ export function beginWait(state: RunState, s: StepState, ctx: DecideContext): Ev
   } catch (err) {
     return fail(classifyError(err).message);
   }
-  const parsed = tool?.inputSchema.safeParse(input);
-  if (parsed && !parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-    return fail(`Invalid input for ${s.step.tool_name}: ${where}${issue?.message}`);
-  }
+  const parsed = tool ? parseToolInput(tool, input) : null;
+  if (parsed && !parsed.ok) return fail(parsed.message);
   const since = iso(ctx.now);
   const callback = () =>
     state.origin && ctx.objectId

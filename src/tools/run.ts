@@ -1,6 +1,7 @@
 import type { Json } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
 import { classifyError, type FailureInfo, nonRetryable, ToolError } from "./errors";
+import { parseToolInput } from "./input";
 import type { ToolRegistry } from "./registry";
 import type { AttemptGrant, AttemptOutcome, Tool, ToolContext } from "./types";
 
@@ -8,12 +9,8 @@ import type { AttemptGrant, AttemptOutcome, Tool, ToolContext } from "./types";
 function prepare(registry: ToolRegistry, grant: AttemptGrant): { tool: Tool; input: unknown } | { error: FailureInfo } {
   const tool = registry.get(grant.tool_name);
   if (!tool) return { error: classifyError(nonRetryable(`Unknown tool '${grant.tool_name}'`)) };
-  const parsed = tool.inputSchema.safeParse(grant.input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-    return { error: classifyError(nonRetryable(`Invalid input for ${tool.name}: ${where}${issue?.message}`)) };
-  }
+  const parsed = parseToolInput(tool, grant.input);
+  if (!parsed.ok) return { error: classifyError(nonRetryable(parsed.message)) };
   return { tool, input: parsed.data };
 }
 
