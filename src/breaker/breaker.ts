@@ -105,7 +105,11 @@ export const BreakerClient = {
     const key = `${tenant}/${tool}`;
     const cached = cache.get(key);
     if (cached && cached.state.phase === "closed") {
-      if (now - cached.at > CACHE_MS) waitUntil(this.refresh(env, tenant, tool));
+      if (now - cached.at > CACHE_MS) {
+        // The copy counts as fresh while it is refreshed: the steps of one batch ask once, not each.
+        cached.at = now;
+        waitUntil(this.refresh(env, tenant, tool));
+      }
       return { allow: true, probe: false };
     }
     const cfg = breakerConfig(env);

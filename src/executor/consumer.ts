@@ -15,7 +15,7 @@ import { type AttemptGrant, type AttemptOutcome, isPure } from "../tools/types";
 import { runTurn } from "./agent-turn";
 import { batcher } from "./batcher";
 import { coalesce } from "./deltas";
-import { Fairness } from "./fairness";
+import { DEFAULT_TENANT_SHARE, FAIR_SHARE_WAIT_MS, Fairness } from "./fairness";
 
 /** The dead-letter queue of `crane-steps` (wrangler.toml): messages the queue gave up on. */
 export const STEPS_DLQ = "crane-steps-dlq";
@@ -23,10 +23,6 @@ type WaitUntil = (p: Promise<unknown>) => void;
 
 /** Redelivery delay after a consumer failure; the queue's own default would be immediate. */
 const RETRY_DELAY_SECONDS = 1;
-/** Default steps of one tenant in flight in one consumer isolate (TENANT_STEPS_PER_CONSUMER). */
-export const DEFAULT_TENANT_SHARE = 32;
-/** Longest a step over its tenant's share waits in the consumer for a slot before its message is re-sent. */
-export const FAIR_SHARE_WAIT_MS = 2_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,4 +1,14 @@
 /**
+ * Default steps of one tenant in flight in one consumer isolate (TENANT_STEPS_PER_CONSUMER): one
+ * full batch of `crane-steps` (its `max_batch_size` in wrangler.toml). A smaller share splits a
+ * tenant's batch into rounds and frees nothing for others, since an invocation lasts until its
+ * last message ends; the share binds across the batches an isolate runs at once.
+ */
+export const DEFAULT_TENANT_SHARE = 50;
+/** Longest a step over its tenant's share waits in the consumer for a slot before its message is re-sent. */
+export const FAIR_SHARE_WAIT_MS = 2_000;
+
+/**
  * Steps in flight per tenant in one consumer isolate. A tenant at its share waits its turn, so one
  * tenant's flood of slow steps cannot occupy every slot of a consumer that other tenants' steps
  * need. A step over the share first waits here for a slot of its own tenant (a short queue,

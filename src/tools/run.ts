@@ -19,7 +19,10 @@ function prepare(registry: ToolRegistry, grant: AttemptGrant): { tool: Tool; inp
  * when it fits. A tool's output and an agent step's answer fail alike, not retried.
  */
 export function oversizedOutput(output: Json): ToolError | null {
-  const size = new TextEncoder().encode(JSON.stringify(output)).length;
+  const json = JSON.stringify(output);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: most outputs fit without being encoded.
+  if (json.length * 3 <= LIMITS.maxOutputBytes) return null;
+  const size = new TextEncoder().encode(json).length;
   return size > LIMITS.maxOutputBytes
     ? nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large")
     : null;

@@ -1,10 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Fairness } from "../../src/executor/fairness";
+import { DEFAULT_TENANT_SHARE, Fairness } from "../../src/executor/fairness";
+import wranglerToml from "../../wrangler.toml?raw";
 
 const LONG = 60_000;
 
 describe("a tenant's fair share of a consumer", () => {
+  it("is one full batch of crane-steps by default, so a tenant's batch is never split into rounds", () => {
+    const consumer = /\[\[queues\.consumers\]\]\s*\nqueue = "crane-steps"[^[]*?max_batch_size = (\d+)/.exec(
+      wranglerToml,
+    );
+    expect(Number(consumer?.[1])).toBe(DEFAULT_TENANT_SHARE);
+  });
+
   it("takes slots up to the share at once, then lines steps up behind it, then says no", async () => {
     const f = new Fairness();
     expect([f.acquire("a", 2, LONG), f.acquire("a", 2, LONG)]).toEqual([true, true]);
