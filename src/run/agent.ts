@@ -5,7 +5,7 @@ import { resolveReferences } from "../plan/references";
 import { AGENT_DEFAULTS, callableByAgent } from "../tools/agent";
 import { classifyError } from "../tools/errors";
 import { parseToolInput } from "../tools/input";
-import { inputJsonSchema } from "../tools/registry";
+import { modelParameters } from "../tools/model-schema";
 import { oversizedOutput } from "../tools/run";
 import { dispatch, stepOutputs } from "./attempts";
 import type { DecideContext } from "./context";
@@ -263,7 +263,7 @@ export function agentTurnContext(_state: RunState, s: StepState, ctx: DecideCont
     goal: cfg.goal,
     tools: cfg.tools.flatMap((name) => {
       const tool = ctx.registry.get(name);
-      return tool ? [{ name, description: tool.description, parameters: inputJsonSchema(tool) }] : [];
+      return tool ? [{ name, description: tool.description, parameters: modelParameters(tool) }] : [];
     }),
     messages,
     max_tokens: Math.max(1, Math.min(MAX_TURN_TOKENS, cfg.maxTokens - agent.tokens)),

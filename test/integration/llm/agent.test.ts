@@ -76,6 +76,10 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
     expect(seen).toHaveLength(3);
     expect(seen[0]?.body.tools?.map((t) => t.function.name)).toContain("calculator");
     expect(seen[0]?.body.tools?.map((t) => t.function.name)).not.toContain("approval");
+    // A tool whose input is a union reaches the provider as one plain object (no top-level oneOf).
+    const todo = seen[0]?.body.tools?.find((t) => t.function.name === "todo_store")?.function.parameters;
+    expect(todo).toMatchObject({ type: "object", required: ["action"], properties: { action: { type: "string" } } });
+    expect(Object.keys(todo as object)).not.toContain("oneOf");
     expect(seen[0]?.body.messages.find((m) => m.role === "user")?.content).toBe("Add 2 and 3, then shout the word.");
     const results = seen[2]?.body.messages.filter((m) => m.role === "tool").map((m) => m.content);
     expect(results).toEqual(["5", '"FIVE"']);
