@@ -81,13 +81,19 @@ export default defineConfig(async () => {
     {},
   );
   // An OpenAI-compatible provider at https://llm.test/v1, faked at the HTTP boundary by the tests.
-  const llm = workersProject("llm", [LLM], [], {
+  const provider = {
     LLM_BASE_URL: "https://llm.test/v1",
     LLM_MODEL: "test-model",
     LLM_API_KEY: "sk-test",
     LLM_TIMEOUT_MS: "300",
     // Small enough for one test to spend a tenant's day; other tests use their own tenants.
     LLM_TOKENS_PER_DAY: "10000",
+  };
+  const llm = workersProject("llm", [LLM], [], provider);
+  // Agent steps again with every tool call through the queue (a pure tool's call runs inline by default).
+  const llmQueue = workersProject("llm-queue", ["test/integration/llm/agent.test.ts"], [], {
+    ...provider,
+    INLINE_PURE_TOOLS: "false",
   });
   // Node-side suites start their own `wrangler dev`: after the in-runtime suites, one file at a time.
   const node = (name: string, include: string[], groupOrder: number) => ({
@@ -103,5 +109,5 @@ export default defineConfig(async () => {
   });
   const e2e = node("e2e", ["test/e2e/**/*.test.ts"], 1);
   const browser = node("browser", ["test/browser/**/*.test.ts"], 2);
-  return { test: { projects: [workers, queue, tight, llm, e2e, browser] } };
+  return { test: { projects: [workers, queue, tight, llm, llmQueue, e2e, browser] } };
 });
