@@ -22,9 +22,17 @@ export function paintStatus(c: Palette, sent: unknown): string {
 /** Keys that would reach an object's prototype rather than the options: refused, never assigned. */
 const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
-/** `--option max_parallel=4 --option retry.base_delay_ms=100`: values are JSON when they parse, else strings. */
-export function parseOptionPairs(pairs: string[], command: CommandSpec): Record<string, unknown> {
-  const options: Record<string, unknown> = {};
+/**
+ * `--option max_parallel=4 --option retry.base_delay_ms=100`: values are JSON when they parse,
+ * else strings. Set into a copy of `base` (a `--plan` body's options) key by key: `retry.x=1`
+ * changes `retry.x` and keeps the rest of its `retry`.
+ */
+export function parseOptionPairs(
+  pairs: string[],
+  command: CommandSpec,
+  base: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const options: Record<string, unknown> = structuredClone(base);
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
     if (eq <= 0) throw new UsageError(`--option takes key=value, not '${pair}'`, command);
@@ -163,7 +171,7 @@ export function buildRunBody(
   }
   const pairs = list(values.option);
   if (pairs.length > 0) {
-    body.options = { ...((body.options as object | undefined) ?? {}), ...parseOptionPairs(pairs, command) };
+    body.options = parseOptionPairs(pairs, command, (body.options as Record<string, unknown> | undefined) ?? {});
   }
   return body as CreateRunBody;
 }

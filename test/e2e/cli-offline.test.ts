@@ -297,6 +297,15 @@ describe("run --plan: a plan or a whole request body, from a file or stdin", () 
       prompt: "plan from f.json",
       plan: { steps: [] },
     });
+    // --option amends the file's options key by key: a nested key keeps its siblings.
+    const file = { prompt: "p", options: { max_parallel: 2, retry: { max_attempts: 3, base_delay_ms: 50 } } };
+    expect(
+      buildRunBody([], { ...values, option: ["retry.base_delay_ms=100", "on_failure=continue"] }, command, file),
+    ).toEqual({
+      prompt: "p",
+      options: { max_parallel: 2, retry: { max_attempts: 3, base_delay_ms: 100 }, on_failure: "continue" },
+    });
+    expect(file.options.retry.base_delay_ms).toBe(50); // the file's own object is not changed
     for (const file of [{ plan: null }, {}, [], null, 7, { plan: 5 }, { prompt: "x", options: [1] }]) {
       expect(() => buildRunBody([], values, command, file)).toThrow(/f\.json/);
     }
