@@ -1,8 +1,10 @@
 import type { Json } from "../contracts/common";
+import { LIMITS } from "../contracts/limits";
 import type { Env } from "../env";
 import { tokenBudget } from "../llm/budget";
 import { type ChatMessage, chat, LlmError, type ToolSpec, tokensOf } from "../llm/client";
 import { llmProvider } from "../llm/config";
+import { outputBytes } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 
 /** What the coordinator hands a model turn (`agentTurnContext`). */
@@ -18,6 +20,25 @@ const SYSTEM = [
   "Call the tools you are given when you need them; each call's result comes back to you.",
   "When you have what you need, answer with the final answer as plain text and call no tool.",
 ].join(" ");
+
+/** Characters kept of an answer too large to be the step's output (the step then fails). */
+export const OVERSIZED_ANSWER_KEPT = 1000;
+
+/**
+ * A turn's answer as recorded. One over the output limit (it would fail the step) is not stored
+ * whole: its first characters are, with `answer_bytes`, its size as the step's answer.
+ */
+function answered(text: string, tokens: number): Json {
+  const bytes = outputBytes({ answer: text });
+  if (bytes <= LIMITS.maxOutputBytes) return { answer: text, tokens };
+  return {
+    answer: Array.from(text.slice(0, 2 * OVERSIZED_ANSWER_KEPT))
+      .slice(0, OVERSIZED_ANSWER_KEPT)
+      .join(""),
+    answer_bytes: bytes,
+    tokens,
+  };
+}
 
 /**
  * One model turn of an agent step: checks the tenant's daily token budget, asks the model (goal,
@@ -67,7 +88,7 @@ export async function runTurn(
             })),
             tokens,
           }
-        : { answer: answer.text, tokens };
+        : answered(answer.text, tokens);
     return { ok: true, output };
   } catch (err) {
     if (!(err instanceof LlmError)) throw err;

@@ -6,7 +6,7 @@ import { AGENT_DEFAULTS, callableByAgent } from "../tools/agent";
 import { classifyError } from "../tools/errors";
 import { parseToolInput } from "../tools/input";
 import { modelParameters } from "../tools/model-schema";
-import { oversizedOutput } from "../tools/run";
+import { outputTooLarge, oversizedOutput } from "../tools/run";
 import { dispatch, stepOutputs } from "./attempts";
 import type { DecideContext } from "./context";
 import type { EventDraft } from "./events";
@@ -144,7 +144,12 @@ export function advanceAgent(state: RunState, s: StepState, ctx: DecideContext):
   if (agent.tokens > cfg.maxTokens) {
     return [stepFailed(s, `${spent}: turn ${k} went over max_tokens`, "budget_exhausted")];
   }
-  const out = (last.output ?? {}) as { answer?: Json; tool_calls?: Json };
+  const out = (last.output ?? {}) as { answer?: Json; tool_calls?: Json; answer_bytes?: Json };
+  // An answer over the output limit was recorded cut short, with its size.
+  if (typeof out.answer_bytes === "number") {
+    const tooLarge = outputTooLarge(out.answer_bytes);
+    return [stepFailed(s, tooLarge.message, tooLarge.code)];
+  }
   if (typeof out.answer === "string") {
     const output: Json = { answer: out.answer, turns: k, calls: agent.calls.length, tokens: agent.tokens };
     const tooLarge = oversizedOutput(output);

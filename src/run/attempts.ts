@@ -199,6 +199,7 @@ function successData(ref: TaskRef, output: Json): Record<string, Json> {
     turn: ref.index,
     tokens: typeof o.tokens === "number" ? o.tokens : 0,
     ...(typeof o.answer === "string" ? { answer: o.answer } : { tool_calls: o.tool_calls ?? [] }),
+    ...(typeof o.answer_bytes === "number" ? { answer_bytes: o.answer_bytes } : {}),
   };
 }
 

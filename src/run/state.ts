@@ -295,7 +295,12 @@ function waitingOf(d: Record<string, Json>): WaitingInfo {
 
 /** What an agent turn produced: the model's tool calls, or its answer, and the tokens it cost. */
 function turnOutput(d: Record<string, Json>): Json {
-  return { tool_calls: d.tool_calls ?? null, answer: d.answer ?? null, tokens: d.tokens ?? 0 };
+  return {
+    tool_calls: d.tool_calls ?? null,
+    answer: d.answer ?? null,
+    tokens: d.tokens ?? 0,
+    ...(typeof d.answer_bytes === "number" ? { answer_bytes: d.answer_bytes } : {}),
+  };
 }
 
 function afterStepTransition(state: RunState, s: StepState, event: RunEvent): void {

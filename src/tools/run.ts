@@ -19,14 +19,20 @@ function prepare(registry: ToolRegistry, grant: AttemptGrant): { tool: Tool; inp
  * when it fits. A tool's output and an agent step's answer fail alike, not retried.
  */
 export function oversizedOutput(output: Json): ToolError | null {
-  const json = JSON.stringify(output);
-  // UTF-8 takes at most 3 bytes per UTF-16 code unit: most outputs fit without being encoded.
-  if (json.length * 3 <= LIMITS.maxOutputBytes) return null;
-  const size = new TextEncoder().encode(json).length;
-  return size > LIMITS.maxOutputBytes
-    ? nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large")
-    : null;
+  const size = outputBytes(output);
+  return size > LIMITS.maxOutputBytes ? outputTooLarge(size) : null;
 }
+
+/** The output's size as JSON in UTF-8, or 0 when it surely fits (most outputs: no encoding needed). */
+export function outputBytes(output: Json): number {
+  const json = JSON.stringify(output);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  return json.length * 3 <= LIMITS.maxOutputBytes ? 0 : new TextEncoder().encode(json).length;
+}
+
+/** The non-retried failure of an output of `size` bytes, over the limit. */
+export const outputTooLarge = (size: number): ToolError =>
+  nonRetryable(`Output of ${size} bytes exceeds the ${LIMITS.maxOutputBytes}-byte limit`, "output_too_large");
 
 /** The output, if it fits the stored-output limit. */
 function capped(output: Json | undefined): Json {

@@ -274,8 +274,12 @@ describe("agent steps: resolved input, budgets and limits", () => {
     const run = await finished(await agentRun(key, { goal: "write a lot" }), key);
     expect(run.status).toBe("failed");
     expect(run.execution_log[0]?.error).toMatch(/^Output of 700\d\d bytes exceeds the 65536-byte limit$/);
-    const failed = (await eventsFor(run.run_id, key)).find((e) => e.type === "step.failed");
+    const events = await eventsFor(run.run_id, key);
+    const failed = events.find((e) => e.type === "step.failed");
     expect(failed?.data).toMatchObject({ code: "output_too_large", retryable: false });
+    // The turn's record keeps the answer's first 1,000 characters and its size, not the whole of it.
+    const turn = events.find((e) => e.type === "agent.turn");
+    expect(turn?.data).toEqual({ turn: 1, tokens: expect.any(Number), answer: "a".repeat(1000), answer_bytes: 70_013 });
   });
 
   it("checks max_tokens after an answer too: an answer that goes over it is not accepted", async () => {
