@@ -128,7 +128,6 @@ async function handleMessage(
     }
     if (fault.duplicate) await env.STEPS.send(body, { contentType: "json" });
     if (fault.throwBeforeStart) throw new Error("injected fault: consumer crashed on arrival");
-    const stub = runStub(env, tenant, run_id);
     const calls = callsOf(body);
     const ask = async () => {
       if (fault.holdStart) await fault.holdStart;
@@ -154,7 +153,7 @@ async function handleMessage(
     if (!grant) return notGranted();
     if (fault.throwBeforeTool) throw new Error("injected fault: consumer crashed before the tool ran");
     const started = Date.now();
-    const deltas = coalesce((text) => stub.delta(step_number, attempt, task, text));
+    const deltas = coalesce((text) => calls.stub.delta(step_number, attempt, task, text));
     const outcome = await execute(env, body, grant, fault, waitUntil, deltas.push, stop.signal);
     await deltas.flush();
     fault.afterTool?.();
@@ -190,6 +189,8 @@ async function handleMessage(
  * they end together), never waiting longer than the call before them (`batcher`).
  */
 interface RunCalls {
+  /** The run's coordinator (one stub for all of the run's messages in the batch). */
+  stub: RunApi;
   start: (ask: AttemptAsk) => Promise<AttemptGrant | null>;
   report: (report: AttemptReport) => Promise<void>;
 }
@@ -198,11 +199,13 @@ function runCalls(stub: RunApi, messages: number): RunCalls {
   // A run's only message in the batch (a chain's next step) has nothing to gather: no wait at all.
   if (messages === 1) {
     return {
+      stub,
       start: async (ask) => (await stub.startAttempts([ask]))[0] ?? null,
       report: (report) => stub.reportAttempts([report]),
     };
   }
   return {
+    stub,
     start: batcher((asks: AttemptAsk[]) => stub.startAttempts(asks)),
     report: batcher(async (reports: AttemptReport[]) => {
       await stub.reportAttempts(reports);
