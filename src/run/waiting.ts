@@ -213,6 +213,22 @@ export interface SignalAccepted {
  * so it cannot lose the signal). With nobody left to take it: 409. A replayed `Idempotency-Key`
  * gets the first answer; the same key with another body is a 422.
  */
+/**
+ * The name a signal step waits for: once it waits, the name it resolved; before, its plan's name
+ * when that is literal or its references resolve already; otherwise not known yet (null).
+ */
+function signalName(s: StepState, outputs: ReadonlyMap<number, Json>): string | null {
+  if (s.phase === "waiting") return s.waiting?.name ?? null;
+  const raw = s.step.tool_input.name;
+  if (typeof raw !== "string" || !raw.includes("{{")) return typeof raw === "string" ? raw : null;
+  try {
+    const resolved = resolveReferences(raw, outputs);
+    return typeof resolved === "string" ? resolved : null;
+  } catch {
+    return null; // a step it refers to has not succeeded, or its output lacks the path
+  }
+}
+
 export function onSignal(
   state: RunState,
   name: string,
@@ -227,11 +243,12 @@ export function onSignal(
     if (seen) return { ok: true, drafts: [], answer: { ...seen.answer, replayed: true } };
   }
   if (isFinished(state)) return refuse(409, `Run '${state.runId}' already finished with status ${state.status}`);
+  const outputs = stepOutputs(state);
   const candidates = [...state.steps.values()].filter(
     (s) =>
       s.step.tool_name === "signal" &&
       (s.phase === "pending" || s.phase === "waiting") &&
-      s.step.tool_input.name === name,
+      signalName(s, outputs) === name,
   );
   const waiting = candidates.find((s) => s.phase === "waiting" && s.waiting?.name === name);
   const buffered = state.signals.filter((b) => b.name === name).length;

@@ -397,6 +397,34 @@ describe("signal", () => {
     expect(received.map((e) => e.data)).toMatchObject([{ name: "go", data: "early", delivered_to: null }]);
   });
 
+  it("matches a signal step's name made from a reference by what it resolves to, waiting or not yet", async () => {
+    const lower = (n: number, text: string): StepIn => ({
+      step_number: n,
+      tool_name: "text",
+      tool_input: { operation: "lowercase", text },
+    });
+    // Waiting: the name it resolved to ("payment") is the one a signal must carry.
+    const run = await createRun(plan("dynamic", [lower(1, "PAYMENT"), signalStep(2, "{{steps.1.output}}", [1])]));
+    expect(stepOf(run, 2)?.waiting).toMatchObject({ kind: "signal", name: "payment" });
+    const res = await post(`/api/v1/runs/${run.run_id}/signals/payment`, { data: 7 });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ delivered_to: 2, buffered: false });
+    expect(stepOf(await waitForRun(run.run_id), 2)?.output).toMatchObject({ name: "payment", data: 7 });
+    // Not waiting yet, its reference resolved already: a signal is kept for it.
+    const early = await createRun(
+      plan("dynamic early", [lower(1, "GO"), approvalStep(2, "go?"), signalStep(3, "{{steps.1.output}}", [1, 2])]),
+    );
+    const kept = await post(`/api/v1/runs/${early.run_id}/signals/go`, { data: "early" });
+    expect(await kept.json()).toMatchObject({ delivered_to: null, buffered: true });
+    expect((await post(`/api/v1/runs/${early.run_id}/steps/2/approve`)).status).toBe(200);
+    expect(stepOf(await waitForRun(early.run_id), 3)?.output).toMatchObject({ name: "go", data: "early" });
+    // A name that cannot be known yet (its step has not run) takes no signal.
+    const unknown = await createRun(
+      plan("dynamic unknown", [approvalStep(1, "go?"), signalStep(2, "{{steps.1.output.comment}}", [1])]),
+    );
+    expect((await post(`/api/v1/runs/${unknown.run_id}/signals/x`)).status).toBe(409);
+  });
+
   it("gives two signals to two steps of that name and refuses a third with 409", async () => {
     const run = await createRun(
       plan("two", [approvalStep(1, "go?"), signalStep(2, "go", [1]), signalStep(3, "go", [1])]),
