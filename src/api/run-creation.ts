@@ -27,13 +27,14 @@ export function idempotencyKeyOf(header: string | undefined): string | null {
 /**
  * Validates an explicit plan as the API does: 422 naming every problem, paths under `plan`.
  * `rename` maps a problem's path back to the field the client sent (a rerun's `tool_inputs`);
- * `now: null` skips time checks (a rerun's timers whose time has passed wake at once).
+ * `untimed` steps skip time checks (a rerun's steps as the original had them: a timer whose time
+ * has passed wakes at once); every other step's times are checked against now.
  */
 export function validateExplicitPlan(
   c: Context<AppEnv>,
   input: PlanInput,
   finalGoal: string,
-  opts: { rename?: (path: string) => string; now?: number | null } = {},
+  opts: { rename?: (path: string) => string; untimed?: ReadonlySet<number> } = {},
 ): Plan {
   try {
     return validatePlan(input, defaultRegistry, {
@@ -42,7 +43,7 @@ export function validateExplicitPlan(
       finalGoal: input.final_goal ?? finalGoal,
       pathPrefix: "plan",
       llm: llmProvider(c.env) !== null,
-      ...(opts.now !== undefined ? { now: opts.now } : {}),
+      ...(opts.untimed ? { untimed: opts.untimed } : {}),
     });
   } catch (err) {
     if (!(err instanceof PlanValidationError)) throw err;

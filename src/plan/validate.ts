@@ -64,6 +64,8 @@ export interface ValidateOptions {
   llm: boolean;
   /** The time checks such as `wait.until` are made against (default: now); null skips them. */
   now?: number | null;
+  /** Steps whose time checks are skipped: a rerun's steps as the original had them (passed times wake at once). */
+  untimed?: ReadonlySet<number>;
 }
 
 export const NO_LLM_PROVIDER = "no LLM provider is configured";
@@ -80,6 +82,7 @@ function inputIssues(
   opts: ValidateOptions,
   at: (...segments: (string | number)[]) => string,
   where: (string | number)[],
+  timed = true,
 ): PlanIssue[] {
   const issues: PlanIssue[] = [];
   const tool = registry.get(toolName);
@@ -112,7 +115,7 @@ function inputIssues(
       issues.push({ path: at(...where, "tool_input", ...(issue.path as (string | number)[])), message: issue.message });
     }
   } else if (tool.check) {
-    const now = opts.now === undefined ? Date.now() : opts.now;
+    const now = !timed ? null : opts.now === undefined ? Date.now() : opts.now;
     for (const problem of tool.check(parsed.data, { now, tools: registry })) {
       issues.push({ path: `${at(...where, "tool_input")}.${problem.path}`, message: problem.message });
     }
@@ -148,13 +151,16 @@ export function validatePlan(input: PlanInput, registry: ToolRegistry, opts: Val
   input.steps.forEach((step, i) => {
     const own = new Set<number>();
     deps.set(step.step_number, own);
-    issues.push(...inputIssues(step.tool_name, step.tool_input, registry, opts, at, ["steps", i]));
+    const timed = !opts.untimed?.has(step.step_number);
+    issues.push(...inputIssues(step.tool_name, step.tool_input, registry, opts, at, ["steps", i], timed));
     if (step.compensate) {
       const where = ["steps", i, "compensate"];
       if (registry.get(step.compensate.tool_name)?.control) {
         issues.push({ path: at(...where, "tool_name"), message: `${step.compensate.tool_name} cannot undo a step` });
       } else {
-        issues.push(...inputIssues(step.compensate.tool_name, step.compensate.tool_input, registry, opts, at, where));
+        issues.push(
+          ...inputIssues(step.compensate.tool_name, step.compensate.tool_input, registry, opts, at, where, timed),
+        );
       }
       // A compensation may name any step's output, its own step's included; it adds no dependency.
       for (const ref of findReferences(step.compensate.tool_input)) {

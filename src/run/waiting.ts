@@ -1,6 +1,6 @@
 import type { Json } from "../contracts/common";
 import type { ApproveBody, CallbackBody, WaitingInfo } from "../contracts/waiting";
-import { resolveReferences } from "../plan/references";
+import { findReferences, resolveReferences } from "../plan/references";
 import { classifyError } from "../tools/errors";
 import { parseToolInput } from "../tools/input";
 import { stepOutputs } from "./attempts";
@@ -58,7 +58,11 @@ export function beginWait(state: RunState, s: StepState, ctx: DecideContext): Ev
   } catch (err) {
     return fail(classifyError(err).message);
   }
-  const parsed = tool ? parseToolInput(tool, input) : null;
+  // Input made by references is checked now as a literal one was at validation (until ahead, ≤ 365 d).
+  const resolved = findReferences(s.step.tool_input).length > 0;
+  const parsed = tool
+    ? parseToolInput(tool, input, resolved ? { now: ctx.now, tools: ctx.registry } : undefined)
+    : null;
   if (parsed && !parsed.ok) return fail(parsed.message);
   const since = iso(ctx.now);
   const callback = () =>

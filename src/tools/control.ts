@@ -28,18 +28,22 @@ export const waitTool = defineTool({
   description:
     "A durable timer: waits `ms` milliseconds (up to 365 days) or `until` an ISO-8601 time, holding nothing while it waits. " +
     "Output {waited_ms, woke_at}.",
-  inputSchema: z.union(
-    [
-      z.object({ ms: waitMs("ms", 1) }).strict(),
-      z.object({ until: z.iso.datetime({ offset: true, error: "until must be an ISO-8601 timestamp" }) }).strict(),
-    ],
-    { error: (iss) => (iss.code === "invalid_union" ? "wait takes either ms or until, exactly one" : undefined) },
-  ),
+  // One object with both keys optional and exactly one given, not a union of two: a bad value is
+  // named by its own field (`ms: ms must be an integer`), and a field that is a reference
+  // (`{{steps.1.output}}`) is checked at run time like any other tool's.
+  inputSchema: z
+    .object({
+      ms: waitMs("ms", 1).optional(),
+      until: z.iso.datetime({ offset: true, error: "until must be an ISO-8601 timestamp" }).optional(),
+    })
+    .strict()
+    .refine((i) => (i.ms === undefined) !== (i.until === undefined), "wait takes either ms or until, exactly one")
+    .meta({ description: "Exactly one of ms or until." }),
   effects: { resource: null, mode: "none" },
   retry: DEFAULT_RETRY,
   control: "timer",
   check: (input, { now }) => {
-    const problem = "until" in input && now !== null ? untilProblem(input.until, now) : null;
+    const problem = input.until !== undefined && now !== null ? untilProblem(input.until, now) : null;
     return problem ? [{ path: "until", message: problem }] : [];
   },
   execute: coordinatorOnly,

@@ -280,6 +280,23 @@ describe("POST /api/v1/runs/{run_id}/rerun", () => {
     expect(stepsWith(await getEvents(run.run_id), "step.reused")).toEqual([1]);
   });
 
+  it("checks an overridden wait's time as a new one: in the future and at most 365 days ahead (422)", async () => {
+    const original = await finished({
+      prompt: "wait then fail",
+      plan: {
+        steps: [{ step_number: 1, tool_name: "wait", tool_input: { ms: 1 } }, calc(2, "1 / 0", [1])],
+      },
+    });
+    for (const until of ["2099-01-01T00:00:00Z", "2020-01-01T00:00:00Z"]) {
+      const res = await rerun(original.run_id, { from_step: 1, tool_inputs: { "1": { until } } });
+      expect(res.status, until).toBe(422);
+      expect(((await res.json()) as Problem).errors?.map((e) => e.path)).toEqual(["tool_inputs.1.until"]);
+    }
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const ok = await rerun(original.run_id, { from_step: 1, tool_inputs: { "1": { until: soon } } });
+    expect(ok.status, await ok.clone().text()).toBe(201);
+  });
+
   it("names an invalid override by the field the client sent: tool_inputs.<step>.<field>", async () => {
     const original = await finished(CHAIN);
     const res = await rerun(original.run_id, { tool_inputs: { "1": { expression: 5 } } });

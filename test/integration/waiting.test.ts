@@ -188,6 +188,37 @@ describe("wait: durable timers", () => {
   });
 });
 
+describe("wait with references", () => {
+  const text = (n: number, value: string): StepIn => ({
+    step_number: n,
+    tool_name: "text",
+    tool_input: { operation: "trim", text: value },
+  });
+
+  it("takes ms or until from another step's output, and checks them when they resolve", async () => {
+    // ms from a reference is accepted like any other field (it was refused by the union schema).
+    const byMs = await createRun(plan("ms ref", [calc(1, "2 * 25"), waitStep(2, { ms: "{{steps.1.output}}" }, [1])]));
+    expect(stepOf(byMs, 2)?.waiting?.kind).toBe("timer");
+    expect((await waitForRun(byMs.run_id)).status).toBe("completed");
+    // A resolved until must lie ahead and within 365 days, as a literal one must at validation.
+    for (const until of ["2099-01-01T00:00:00Z", "2020-01-01T00:00:00Z"]) {
+      const run = await createRun(
+        plan("until ref", [text(1, until), waitStep(2, { until: "{{steps.1.output}}" }, [1])]),
+      );
+      const done = await waitForRun(run.run_id);
+      expect(done.status, until).toBe("failed");
+      expect(stepOf(done, 2)?.error, until).toMatch(/^Invalid input for wait: until: until must be /);
+    }
+  });
+
+  it("names a bad ms by its field, not as a missing choice", async () => {
+    const res = await post("/api/v1/runs", plan("bad ms", [waitStep(1, { ms: 1.5 })]));
+    expect((await problemOf(res)).errors).toEqual([
+      { path: "plan.steps[0].tool_input.ms", message: "ms must be an integer" },
+    ]);
+  });
+});
+
 describe("approval", () => {
   it("waits for a decision, shows it with a callback URL, and an approval completes the run", async () => {
     const run = await createRun(plan("deploy", [approvalStep(1, "Deploy v2?"), calc(2, "1+1", [1])]));

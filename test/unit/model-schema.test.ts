@@ -32,11 +32,11 @@ describe("tool parameters as model providers accept them", () => {
     expect(p.description).toContain('{action: "delete", todo_id, missing_ok?}');
   });
 
-  it("merge wait's two forms: ms or until, neither required alone", () => {
+  it("give wait as one object with ms and until, neither required, the rule in its description", () => {
     const p = modelParameters(defaultRegistry.get("wait") as never);
     expect(Object.keys(p.properties as object).sort()).toEqual(["ms", "until"]);
     expect("required" in p).toBe(false);
-    expect(p.description).toBe("Exactly one of: {ms} | {until} (? marks an optional key).");
+    expect(p.description).toBe("Exactly one of ms or until.");
   });
 
   it("leave a plain object schema as it is, but for $schema", () => {

@@ -189,7 +189,9 @@ runRoutes.openapi(rerunRoute, async (c) => {
     const n = m ? input.steps[Number(m[1])]?.step_number : undefined;
     return m && n !== undefined && overridden.has(n) ? `tool_inputs.${n}${m[2]}` : path;
   };
-  const plan = validateExplicitPlan(c, input, original.plan.final_goal, { rename, now: null });
+  // The original's steps keep their times (passed ones wake at once); an override is checked as new.
+  const untimed = new Set(input.steps.map((s) => s.step_number).filter((n) => !overridden.has(n)));
+  const plan = validateExplicitPlan(c, input, original.plan.final_goal, { rename, untimed });
   const fromStep = body.from_step ?? null;
   // What the original's compensation undid is not reused: its effects are gone.
   const undone = (original.compensation?.steps ?? []).filter((s) => s.status === "succeeded").map((s) => s.step_number);
