@@ -81,5 +81,7 @@ export interface RunApi {
   ): Promise<Result<SignalAnswer & { replayed?: true }>>;
   callback(token: string, body: CallbackBody): Promise<Result<CallbackAnswer>>;
   snapshot(): Promise<RunSnapshot | null>;
+  /** Closes the live streams opened with an API key (it was revoked); answers how many. */
+  dropWatchers(keyId: string): Promise<number>;
   fetch(request: Request): Promise<Response>;
 }

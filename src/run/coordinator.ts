@@ -24,7 +24,16 @@ import { onCancel } from "./decide";
 import { EventLog } from "./event-log";
 import { TERMINAL_RUN_EVENTS } from "./events";
 import { gateKey, gateView } from "./gate-view";
-import { broadcast, broadcastDelta, MAX_WATCHERS_PER_RUN, openStream, watchAfter } from "./live";
+import {
+  broadcast,
+  broadcastDelta,
+  KEY_REVOKED_CLOSE,
+  MAX_WATCHERS_PER_RUN,
+  openStream,
+  WATCHER_KEY_HEADER,
+  watchAfter,
+  watcherTag,
+} from "./live";
 import { logEvents } from "./log-events";
 import { Outbox, type OutboxItem, outboxDelay } from "./outbox";
 import { createdEvent, planRun } from "./planning";
@@ -352,7 +361,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
     // client that waits for the connection to end waited that long). A live run's hibernates.
     if (finished) server.accept();
     else {
-      this.ctx.acceptWebSocket(server);
+      const keyId = request.headers.get(WATCHER_KEY_HEADER);
+      this.ctx.acceptWebSocket(server, keyId ? [watcherTag(keyId)] : []);
       watchAfter(server, after, this.state.seq);
     }
     return openStream(request, client, server, {
@@ -361,6 +371,18 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
       replay: after === null ? [] : this.log.after(after),
       finished,
     });
+  }
+
+  async dropWatchers(keyId: string): Promise<number> {
+    const sockets = this.ctx.getWebSockets(watcherTag(keyId));
+    for (const ws of sockets) {
+      try {
+        ws.close(KEY_REVOKED_CLOSE.code, KEY_REVOKED_CLOSE.reason);
+      } catch {
+        // Closed meanwhile: nothing to drop.
+      }
+    }
+    return sockets.length;
   }
 
   // No webSocketClose handler: from compatibility date 2026-04-07 the runtime answers a

@@ -5,6 +5,16 @@ import type { RunEvent } from "./events";
 /** Most watchers one run accepts; each is a hibernatable WebSocket held by its Durable Object. */
 export const MAX_WATCHERS_PER_RUN = 100;
 export const LIVE_SUBPROTOCOL = "crane.v1";
+/**
+ * The API key a live request was authenticated with, set by the Worker on the request it hands
+ * the run's object (a client's own value is replaced): its socket is tagged with it, so that
+ * revoking the key closes the streams it holds open.
+ */
+export const WATCHER_KEY_HEADER = "X-Crane-Watcher-Key";
+/** A socket's tag naming the API key it was opened with. */
+export const watcherTag = (keyId: string): string => `key:${keyId}`;
+/** The close code and reason of a stream whose API key was revoked (1008: policy violation). */
+export const KEY_REVOKED_CLOSE = { code: 1008, reason: "API key revoked" } as const;
 
 export function send(ws: WebSocket, message: LiveMessage): void {
   try {

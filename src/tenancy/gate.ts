@@ -392,6 +392,15 @@ export class TenantGate extends DurableObject<Env> {
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
+  /** The ids of the runs not finished (active or waiting): the only ones with live streams open. */
+  async unfinishedRunIds(): Promise<string[]> {
+    if (!this.tables(false)) return [];
+    return this.sql
+      .exec<{ run_id: string }>("SELECT run_id FROM runs WHERE place != 'finished'")
+      .toArray()
+      .map((r) => r.run_id);
+  }
+
   /** The approval inbox, oldest first, after a (since, run_id, step_number) position. */
   async approvals(limit: number, after: { s: string; r: string; n: number } | null): Promise<Approval[]> {
     if (!this.tables(false)) return [];
@@ -453,6 +462,7 @@ export interface GateApi {
   list(q: GateListQuery): Promise<{ rows: RunSummary[]; total: number; finished: string[] }>;
   approvals(limit: number, after: { s: string; r: string; n: number } | null): Promise<Approval[]>;
   unfinished(since: string, until: string): Promise<Record<string, number>>;
+  unfinishedRunIds(): Promise<string[]>;
   tokens(day: string, limit: number, spend: number): Promise<{ used: number; left: number }>;
 }
 

@@ -6,6 +6,7 @@ import type { Problem } from "../../src/contracts/common";
 import type { Run } from "../../src/contracts/run";
 import worker from "../../src/index";
 import { api, DEV_KEY, waitForRun } from "../helpers/api";
+import { eventsOf, watch } from "../helpers/live";
 
 const ADMIN = "crane-dev-admin";
 const admin = (path: string, init: RequestInit & { json?: unknown } = {}) =>
@@ -47,6 +48,41 @@ describe("API keys and the admin token", () => {
     expect(after.status).toBe(401);
     expect(((await after.json()) as Problem).detail).toBe("Unknown API key");
     expect((await admin(`/api-keys/${created.key_id}`, { method: "DELETE" })).status).toBe(404);
+  });
+
+  it("closes the live streams a key holds open when it is revoked; another key's stream goes on", async () => {
+    const tenant = `t-revoke-live-${crypto.randomUUID().slice(0, 8)}`;
+    const revoked = await newKey(tenant);
+    const kept = await newKey(tenant);
+    const approvals = [1, 2].map((n) => ({
+      step_number: n,
+      tool_name: "approval",
+      tool_input: { message: `step ${n}?` },
+      depends_on: n === 1 ? [] : [1],
+    }));
+    const created = await post(kept.api_key, { prompt: "two approvals", plan: { steps: approvals } });
+    const run = (await created.json()) as Run;
+    const auth = (key: string) => ({ headers: { Authorization: `Bearer ${key}` } });
+    const doomed = (await watch(run.run_id, auth(revoked.api_key))).session;
+    const other = (await watch(run.run_id, auth(kept.api_key))).session;
+    await doomed.received(1);
+    await other.received(1);
+
+    expect((await admin(`/api-keys/${revoked.key_id}`, { method: "DELETE" })).status).toBe(204);
+    // Closed before the revocation answered: 1008, and nothing after it (the next callback URL included).
+    expect(await doomed.closed).toBe(1008);
+    const approved = await api(`/api/v1/runs/${run.run_id}/steps/1/approve`, { method: "POST", key: kept.api_key });
+    expect(approved.status).toBe(200);
+    await other.received(3);
+    expect(eventsOf(other.messages).some((e) => e.type === "step.waiting" && e.step_number === 2)).toBe(true);
+    expect(eventsOf(doomed.messages).some((e) => e.step_number === 2)).toBe(false);
+    // The key opens no new stream.
+    const again = await api(`/api/v1/runs/${run.run_id}/live`, {
+      key: revoked.api_key,
+      headers: { Upgrade: "websocket" },
+    });
+    expect(again.status).toBe(401);
+    other.close();
   });
 
   it("answers an API key on an admin route with 403, a missing or wrong token with 401", async () => {

@@ -9,10 +9,14 @@ import {
   keyIdParamSchema,
   listApiKeysQuerySchema,
 } from "../../contracts/admin";
+import type { Env } from "../../env";
 import { ApiError } from "../../http/problem";
 import { counting, readCounters } from "../../observability/cost";
+import { log } from "../../observability/log";
+import { runStub } from "../../run/stub";
 import { database } from "../../store/db";
 import { apiKeys } from "../../store/schema";
+import { gateStub } from "../../tenancy/gate";
 import { sha256Hex } from "../middleware/auth";
 import { problem } from "../responses";
 import type { AppEnv } from "../types";
@@ -110,11 +114,41 @@ adminRoutes.openapi(revokeKey, async (c) => {
     .update(apiKeys)
     .set({ revokedAt: new Date().toISOString() })
     .where(and(eq(apiKeys.keyId, key_id), isNull(apiKeys.revokedAt)))
-    .returning({ keyId: apiKeys.keyId })
+    .returning({ keyId: apiKeys.keyId, tenant: apiKeys.tenant })
     .all();
-  if (revoked.length === 0) throw new ApiError(404, `API key '${key_id}' not found or already revoked`);
+  const row = revoked[0];
+  if (!row) throw new ApiError(404, `API key '${key_id}' not found or already revoked`);
+  await dropLiveStreams(c.env, row.tenant, row.keyId);
   return c.body(null, 204);
 });
+
+/** Run objects asked at once when a revoked key's live streams are closed. */
+const DROP_CONCURRENCY = 25;
+
+/**
+ * Closes the live streams a revoked key holds open, before the revocation answers: a stream is
+ * authenticated once, when it opens, and would otherwise go on for as long as its run waits.
+ * Only unfinished runs can have one (a run's streams close when it ends); its tenant's gate lists
+ * them. A run that cannot be reached is logged, not retried: the key is revoked either way.
+ */
+async function dropLiveStreams(env: Env, tenant: string, keyId: string): Promise<void> {
+  const runIds = await gateStub(env, tenant).unfinishedRunIds();
+  let closed = 0;
+  for (let i = 0; i < runIds.length; i += DROP_CONCURRENCY) {
+    const outcomes = await Promise.allSettled(
+      runIds.slice(i, i + DROP_CONCURRENCY).map((id) => runStub(env, tenant, id).dropWatchers(keyId)),
+    );
+    for (const [j, o] of outcomes.entries()) {
+      if (o.status === "fulfilled") closed += o.value;
+      else
+        log("warn", "could not close a revoked key's live streams of a run", {
+          run_id: runIds[i + j],
+          error: o.reason,
+        });
+    }
+  }
+  if (closed > 0) log("info", "closed the live streams of a revoked key", { tenant, key_id: keyId, streams: closed });
+}
 
 const countersQuerySchema = z.object({
   reset: z.enum(["0", "1"], { error: "reset must be 0 or 1" }).optional(),

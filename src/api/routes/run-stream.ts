@@ -2,7 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { afterParamSchema, eventsQuerySchema, runEventSchema, runIdParamSchema } from "../../contracts/run";
 import { ApiError } from "../../http/problem";
-import { archivedLiveResponse } from "../../run/live";
+import { archivedLiveResponse, WATCHER_KEY_HEADER } from "../../run/live";
 import { runStub } from "../../run/stub";
 import { readArchivedEvents, readArchivedRun } from "../../store/archive-read";
 import { database } from "../../store/db";
@@ -75,9 +75,12 @@ streamRoutes.openapi(liveRun, async (c) => {
       headers: { Upgrade: "websocket" },
     });
   }
-  const { tenant } = principalOf(c);
+  const { tenant, keyId } = principalOf(c);
   if (!isRunId(run_id)) throw runNotFound(run_id);
-  const res = await runStub(c.env, tenant, run_id).fetch(c.req.raw);
+  // The socket is tagged with its key, so that revoking the key closes it (a client's header is replaced).
+  const forwarded = new Request(c.req.raw);
+  forwarded.headers.set(WATCHER_KEY_HEADER, keyId);
+  const res = await runStub(c.env, tenant, run_id).fetch(forwarded);
   if (res.status === 404) {
     const archived = await readArchivedRun(database(c.env.DB), tenant, run_id);
     if (!archived) throw runNotFound(run_id);
