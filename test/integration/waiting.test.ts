@@ -7,7 +7,7 @@ import type { Run, RunEvent } from "../../src/contracts/run";
 import type { Approval, WaitingInfo } from "../../src/contracts/waiting";
 import { api, createRun, getEvents, getRun, waitForRun } from "../helpers/api";
 import { eventsOf, watch } from "../helpers/live";
-import { coordinator, eventually } from "../helpers/recovery";
+import { coordinator, eventually, purged } from "../helpers/recovery";
 import { apiKeyFor } from "../helpers/tenants";
 
 const HOUR = 60 * 60 * 1000;
@@ -323,6 +323,21 @@ describe("approval", () => {
     await waitForRun(id);
     await expect409("2/approve", `Run '${id}' already finished with status completed`);
     await expect409("2/reject", `Run '${id}' already finished with status completed`);
+  });
+
+  it("answers a decision on a run served from the archive as before: 404 for a step it lacks, else 409", async () => {
+    const run = await createRun(plan("decided", [approvalStep(1, "ok?")]));
+    expect((await post(`/api/v1/runs/${run.run_id}/steps/1/approve`)).status).toBe(200);
+    await waitForRun(run.run_id);
+    await purged(run.run_id);
+    for (const action of ["approve", "reject"]) {
+      const missing = await post(`/api/v1/runs/${run.run_id}/steps/9/${action}`);
+      expect(missing.status, action).toBe(404);
+      expect((await problemOf(missing)).detail).toBe(`Run '${run.run_id}' has no step 9`);
+      const finished = await post(`/api/v1/runs/${run.run_id}/steps/1/${action}`);
+      expect(finished.status, action).toBe(409);
+      expect((await problemOf(finished)).detail).toBe(`Run '${run.run_id}' already finished with status completed`);
+    }
   });
 
   it("refuses a decision on a cancelled run with 409", async () => {

@@ -98,9 +98,15 @@ export const controlRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 
 /**
  * Sends a command to the caller's run and turns a refusal into its problem. A run whose storage
- * is gone after retention is finished: commands on it are 409, like on any finished run.
+ * is gone after retention is finished: commands on it are 409, like on any finished run — but a
+ * step it does not have is 404 (`step`), as it was before the storage went.
  */
-async function command<T>(c: Context<AppEnv>, runId: string, send: (run: RunApi) => Promise<Result<T>>): Promise<T> {
+async function command<T>(
+  c: Context<AppEnv>,
+  runId: string,
+  send: (run: RunApi) => Promise<Result<T>>,
+  step?: number,
+): Promise<T> {
   const { tenant } = principalOf(c);
   if (!isRunId(runId)) throw runNotFound(runId);
   const result = await send(runStub(c.env, tenant, runId));
@@ -108,6 +114,9 @@ async function command<T>(c: Context<AppEnv>, runId: string, send: (run: RunApi)
   if (result.status === 404 && result.detail === "Run not found") {
     const archived = await readArchivedRun(database(c.env.DB), tenant, runId);
     if (!archived) throw runNotFound(runId);
+    if (step !== undefined && !archived.plan?.steps.some((s) => s.step_number === step)) {
+      throw new ApiError(404, `Run '${runId}' has no step ${step}`);
+    }
     throw new ApiError(409, `Run '${runId}' already finished with status ${archived.status}`);
   }
   throw new ApiError(result.status, result.detail);
@@ -126,13 +135,13 @@ controlRoutes.openapi(cancelRun, async (c) => {
 controlRoutes.openapi(approveStep, async (c) => {
   const { run_id, step_number } = c.req.valid("param");
   const body = bodyOf<z.infer<typeof approveBodySchema>>(c);
-  return c.json(await command(c, run_id, (run) => run.approve(step_number, body)), 200);
+  return c.json(await command(c, run_id, (run) => run.approve(step_number, body), step_number), 200);
 });
 
 controlRoutes.openapi(rejectStep, async (c) => {
   const { run_id, step_number } = c.req.valid("param");
   const body = bodyOf<z.infer<typeof rejectBodySchema>>(c);
-  return c.json(await command(c, run_id, (run) => run.reject(step_number, body.reason)), 200);
+  return c.json(await command(c, run_id, (run) => run.reject(step_number, body.reason), step_number), 200);
 });
 
 controlRoutes.openapi(sendSignal, async (c) => {
