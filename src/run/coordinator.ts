@@ -194,7 +194,8 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
         return {
           ok: false,
           status: 429,
-          detail: `Tenant '${cmd.tenant}' already has ${opened.active} active runs, its limit; retry when one finishes`,
+          // Waking runs take their slots back even past the limit, so the count can be over it.
+          detail: `Tenant '${cmd.tenant}' already has ${opened.active} active runs; the limit for this key is ${cmd.limits.maxActive}. Retry when one finishes`,
         };
       }
       this.persist(work, events, ctx, view);

@@ -211,7 +211,7 @@ describe("rate limits and quotas", () => {
     expect(second.status).toBe(429);
     expect(second.headers.get("Retry-After")).toBe("5");
     expect(((await second.json()) as Problem).detail).toBe(
-      "Tenant 't-quota' already has 1 active runs, its limit; retry when one finishes",
+      "Tenant 't-quota' already has 1 active runs; the limit for this key is 1. Retry when one finishes",
     );
     await waitForRun(((await first.json()) as Run).run_id, 15_000, 20, api_key);
     const deadline = Date.now() + 5000;

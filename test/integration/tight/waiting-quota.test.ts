@@ -34,6 +34,6 @@ it("past MAX_WAITING_RUNS a parked run keeps an active slot, so the active quota
   const fourth = await approvalRun(key);
   expect(fourth.status).toBe(429);
   expect(((await fourth.json()) as { detail: string }).detail).toBe(
-    "Tenant 't-waiting-cap' already has 1 active runs, its limit; retry when one finishes",
+    "Tenant 't-waiting-cap' already has 1 active runs; the limit for this key is 1. Retry when one finishes",
   );
 });
