@@ -1,11 +1,9 @@
-/** `850 ms`, `4.2 s`, `3 min 5 s`, `2 h 10 min`. */
+import { formatDuration } from "../src/client/duration";
+
+/** `850 ms`, `4.2 s`, `3 min 5 s`, `2 h 10 min` (`formatDuration`); `-` for none. */
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return "-";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return formatDuration(ms);
 }
 
 /** Milliseconds between two ISO timestamps, or null. */

@@ -1,14 +1,9 @@
+import { formatDuration } from "../../src/client/duration";
+
 /** "3.2 s", "450 ms", "2 min 5 s", "1 h 4 min". */
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h} h ${m % 60} min`;
-  return `${Math.floor(h / 24)} d ${h % 24} h`;
+  return formatDuration(ms);
 }
 
 /** "12 s ago", "3 min ago", … from an ISO timestamp. */
