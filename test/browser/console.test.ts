@@ -123,6 +123,17 @@ describe("runs", () => {
     await t.page.locator(`tr[data-run-id="${failed.run_id}"]`).waitFor();
     await expect.poll(() => t.page.locator(`tr[data-run-id="${first.run_id}"]`).count()).toBe(0);
     expect(new URL(t.page.url()).searchParams.get("status")).toBe("failed");
+
+    // The text box shows the filter in the URL, also when the URL changes under the page.
+    const box = t.page.getByLabel("Prompt contains");
+    await box.fill("calculate");
+    await t.page.getByRole("button", { name: "Filter", exact: true }).click();
+    await expect.poll(() => new URL(t.page.url()).searchParams.get("q")).toBe("calculate");
+    await t.page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Runs" }).click();
+    await expect.poll(() => new URL(t.page.url()).search).toBe("");
+    await expect.poll(() => box.inputValue()).toBe("");
+    await t.page.goBack();
+    await expect.poll(() => box.inputValue()).toBe("calculate");
     expectClean(t);
   });
 
@@ -409,19 +420,76 @@ describe("other pages", () => {
     expectClean(t);
   });
 
-  it("pages fit a phone-width screen and 1280×800 without sideways scrolling", async () => {
+  it("pages fit a phone-width screen and 1280×800 without sideways scrolling, long words in run data too", async () => {
     const run = await createRun(crane, { prompt: "calculate 1+1 and calculate 2+2 then list todos" });
+    // Words of thousands of letters: a prompt, a waiting approval's message and its step's reasoning,
+    // and a rejected one's reason (the run's error).
+    const long = (c: string, n: number) => c.repeat(n);
+    const approval = (message: string) => ({
+      step_number: 1,
+      tool_name: "approval",
+      tool_input: { message },
+      reasoning: long("R", 1000),
+    });
+    const waiting = await createRun(crane, { prompt: long("P", 1990), plan: { steps: [approval(long("M", 2000))] } });
+    const rejected = await createRun(crane, { prompt: "reject me", plan: { steps: [approval("ok?")] } });
+    const res = await fetch(`${crane.url}/api/v1/runs/${rejected.run_id}/steps/1/reject`, {
+      method: "POST",
+      headers: { Authorization: "Bearer crane-dev-key", "Content-Type": "application/json" },
+      body: JSON.stringify({ reason: long("Z", 2000) }),
+    });
+    expect(res.status).toBe(200);
+    const pages = [
+      "/",
+      `/runs/${run.run_id}`,
+      `/runs/${waiting.run_id}`,
+      `/runs/${rejected.run_id}`,
+      "/tools",
+      "/metrics",
+      "/approvals",
+    ];
     for (const viewport of [PHONE, DESKTOP]) {
       const t = await tab({ viewport });
-      for (const p of ["/", `/runs/${run.run_id}`, "/tools", "/metrics", "/approvals"]) {
+      for (const p of pages) {
         await t.page.goto(`${crane.url}${p}`);
         await t.page.locator("main h1").first().waitFor();
         await t.page.waitForLoadState("networkidle");
+        // The long prompt's full text, shown on demand, wraps too.
+        if (p.startsWith(`/runs/${waiting.run_id}`)) await t.page.locator(".full-prompt summary").click();
         const overflow = await t.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         expect(overflow, `${p} at ${viewport.width}px`).toBeLessThanOrEqual(0);
       }
       expect(t.offsite).toEqual([]);
     }
+  });
+
+  it("a bidirectional override in a prompt does not reverse the console's own words beside it", async () => {
+    const run = await createRun(crane, {
+      prompt: "refund order 42 \u202e",
+      plan: { steps: [{ step_number: 1, tool_name: "approval", tool_input: { message: "approve refund \u202e" } }] },
+    });
+    const t = await tab();
+    await t.page.goto(`${crane.url}/approvals`);
+    const meta = t.page.locator(`li[data-run-id="${run.run_id}"] .meta`);
+    await meta.waitFor();
+    // Where "step" is drawn, letter by letter: left to right unless the override leaked out of the link.
+    const xs = await meta.evaluate((el) => {
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const at = n.textContent?.indexOf("step") ?? -1;
+        if (at < 0) continue;
+        return [0, 1, 2, 3].map((i) => {
+          const r = document.createRange();
+          r.setStart(n, at + i);
+          r.setEnd(n, at + i + 1);
+          return r.getBoundingClientRect().left;
+        });
+      }
+      return [];
+    });
+    expect(xs).toHaveLength(4);
+    expect([...xs].sort((a, b) => a - b)).toEqual(xs);
+    expectClean(t);
   });
 });
 

@@ -26,6 +26,9 @@ export function RunsPage({ search }: { search: URLSearchParams }) {
   const window = search.get("since") ?? "";
   const cursor = search.get("cursor") ?? "";
   const [text, setText] = useState(q);
+  // The box shows the filter applied: the URL changes under a mounted page (the nav's Runs link,
+  // Back and Forward), and the box follows it.
+  useEffect(() => setText(q), [q]);
   const [now, setNow] = useState(Date.now());
   const seen = useRef<Set<string> | null>(null);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
