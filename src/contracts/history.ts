@@ -13,15 +13,26 @@ export function isCalendarDate(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(s);
   if (!m || Number.isNaN(Date.parse(s))) return false;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const day = new Date(Date.UTC(y, mo - 1, d));
+  // Not Date.UTC, which reads years 0–99 as 1900–1999 (0001-01-01 is many clients' zero time).
+  const day = new Date(0);
+  day.setUTCFullYear(y, mo - 1, d);
   return day.getUTCFullYear() === y && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d;
 }
 
+/** The instants stored timestamps can name (four-digit years), which a query's bound is held to. */
+const FIRST_INSTANT = Date.parse("0000-01-01T00:00:00.000Z");
+const LAST_INSTANT = Date.parse("9999-12-31T23:59:59.999Z");
+
+/**
+ * An instant in a query, normalised to the form timestamps are stored in (they are compared as
+ * text): an offset that carries it past year 9999 (or before year 0) is held at the edge, which
+ * bounds the same runs — `toISOString` would write `+010000-…`, which sorts before `2026-…`.
+ */
 const isoQuery = (name: string) =>
   z
     .string()
     .refine(isCalendarDate, isoMessage(name))
-    .transform((s) => new Date(s).toISOString());
+    .transform((s) => new Date(Math.min(LAST_INSTANT, Math.max(FIRST_INSTANT, Date.parse(s)))).toISOString());
 
 /** `limit` of a list (GET /runs, GET /approvals): 1–100, default 10. */
 export const listLimitSchema = queryIntOr(LIMIT_MESSAGE, 1, 100, 10);

@@ -150,6 +150,18 @@ describe("GET /api/v1/runs", () => {
       ok.run_id,
     ]);
     expect((await list("?status=cancelled", key)).runs).toEqual([]);
+    // The widest bounds clients send ("no bound"): year 1 (Go's and .NET's zero time), and an
+    // offset that carries the instant past year 9999. Every run is inside.
+    const all = [ok.run_id, bad.run_id, text.run_id].sort();
+    for (const q of [
+      "?since=0001-01-01T00:00:00Z",
+      "?until=9999-12-31T23:00:00-05:00",
+      "?since=0000-01-01T00:00:00%2B01:00",
+    ]) {
+      expect((await list(q, key)).runs.map((r) => r.run_id).sort(), q).toEqual(all);
+    }
+    const metrics = await api("/api/v1/metrics?since=0050-06-01T00:00:00Z&until=9999-12-31T23:00:00-05:00", { key });
+    expect(metrics.status, await metrics.clone().text()).toBe(200);
   });
 
   it("never shows another tenant's runs", async () => {
