@@ -47,7 +47,7 @@ export function queryInt(message: string, min: number, max: number) {
   return (
     z
       .string({ error: message })
-      .regex(/^\d{1,15}$/, message)
+      .regex(/^\d{1,16}$/, message) // 16 digits reach Number.MAX_SAFE_INTEGER; the range check refuses the rest
       .transform(Number)
       .pipe(z.number().int(message).min(min, message).max(max, message))
       // Described as what it means, an integer in [min, max], not as the digits the query string carries.

@@ -164,7 +164,11 @@ export const runIdParamSchema = z.object({
 });
 
 /** `?after=N`: the sequence number after which events are wanted (events and live). */
-export const afterParamSchema = queryInt("after must be an integer ≥ 0", 0, Number.MAX_SAFE_INTEGER);
+export const afterParamSchema = queryInt(
+  `after must be an integer between 0 and ${Number.MAX_SAFE_INTEGER}`,
+  0,
+  Number.MAX_SAFE_INTEGER,
+);
 
 export const eventsQuerySchema = z.object({
   after: afterParamSchema.default(0).meta({ default: 0 }),

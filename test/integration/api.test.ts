@@ -188,9 +188,15 @@ describe("API: routing, auth and headers", () => {
 
   it("validates query parameters with 400 naming them", async () => {
     const run = await createRun({ prompt: "calculate 1" });
-    for (const q of ["after=-1", "after=abc", "limit=0", "limit=1001"]) {
+    for (const q of ["after=-1", "after=abc", "limit=0", "limit=1001", "after=9007199254740992"]) {
       const p = await problem(await api(`/api/v1/runs/${run.run_id}/events?${q}`), 400);
       expect(p.detail).toMatch(new RegExp(`^${q.split("=")[0]} must be`));
+    }
+    // The whole range the OpenAPI document gives (0 to 2^53 - 1), its largest value included.
+    for (const after of ["1000000000000000", "9007199254740991"]) {
+      const res = await api(`/api/v1/runs/${run.run_id}/events?after=${after}`);
+      expect(res.status, after).toBe(200);
+      expect(await res.json()).toEqual([]);
     }
   });
 
