@@ -98,9 +98,10 @@ export function createApp() {
     // The path as the router saw it (percent-decoded by Hono's getPath), so that a method on
     // `/api/v1/%72uns` is a 405 exactly when it would be on `/api/v1/runs`, which it reaches.
     const path = c.req.path;
-    const allowed = [
-      ...new Set(app.routes.filter((r) => r.method !== "ALL" && matches(r.path, path)).map((r) => r.method)),
-    ].sort();
+    const methods = new Set(app.routes.filter((r) => r.method !== "ALL" && matches(r.path, path)).map((r) => r.method));
+    // Hono answers HEAD wherever it answers GET: Allow says so (RFC 9110 §10.2.1).
+    if (methods.has("GET")) methods.add("HEAD");
+    const allowed = [...methods].sort();
     if (allowed.length > 0) {
       return problemResponse(405, `Method ${c.req.method} is not allowed on ${path}`, {
         headers: { Allow: allowed.join(", ") },

@@ -172,7 +172,9 @@ describe("API: routing, auth and headers", () => {
     await problem(await api("/api/v1/nope"), 404);
     const res = await api("/api/v1/runs/abc", { method: "DELETE" });
     await problem(res, 405);
-    expect(res.headers.get("Allow")).toBe("GET");
+    expect(res.headers.get("Allow")).toBe("GET, HEAD");
+    // HEAD is served where GET is, as Allow says.
+    expect((await api("/api/v1/runs", { method: "HEAD" })).status).toBe(200);
   });
 
   it("requires an API key", async () => {

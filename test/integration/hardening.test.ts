@@ -95,10 +95,10 @@ describe("security: a key is required whatever the spelling of the path", () => 
   );
 
   it.each([
-    ["DELETE", "/api/v1/%72uns", "/api/v1/runs", "GET, POST"],
-    ["PUT", `/api/v1/%72uns/${UUID}`, `/api/v1/runs/${UUID}`, "GET"],
+    ["DELETE", "/api/v1/%72uns", "/api/v1/runs", "GET, HEAD, POST"],
+    ["PUT", `/api/v1/%72uns/${UUID}`, `/api/v1/runs/${UUID}`, "GET, HEAD"],
     ["GET", `/api/v1/runs/${UUID}/%63ancel`, `/api/v1/runs/${UUID}/cancel`, "POST"],
-    ["PATCH", "/api/v1/%74ools", "/api/v1/tools", "GET"],
+    ["PATCH", "/api/v1/%74ools", "/api/v1/tools", "GET, HEAD"],
   ])(
     "%s %s is a 405 as on the plain path (one decoding for routing and for Allow)",
     async (method, encoded, plain, allow) => {
