@@ -586,6 +586,25 @@ describe("signal", () => {
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
   });
 
+  it("replays a signal's answer after the run left its object (served from the archive), as before", async () => {
+    const run = await createRun(plan("sig", [signalStep(1, "go")]));
+    const send = (data: unknown) =>
+      post(`/api/v1/runs/${run.run_id}/signals/go`, { data }, { headers: { "Idempotency-Key": "archived-1" } });
+    const first = await send(1);
+    expect(first.status).toBe(202);
+    const answer = await first.json();
+    await waitForRun(run.run_id);
+    await purged(run.run_id);
+    const replay = await send(1);
+    expect(replay.status).toBe(202);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await replay.json()).toEqual(answer);
+    expect((await send(2)).status).toBe(422);
+    // A key not used on this run is a new signal, which a finished run refuses.
+    const fresh = await post(`/api/v1/runs/${run.run_id}/signals/go`, {}, { headers: { "Idempotency-Key": "new" } });
+    expect(fresh.status).toBe(409);
+  });
+
   it("times out after its timeout_ms: the step fails, not retried", async () => {
     const run = await createRun(plan("sig", [signalStep(1, "go", [], { timeout_ms: 6 * HOUR })]));
     await alarmAt(run.run_id, 6 * HOUR + 1000);

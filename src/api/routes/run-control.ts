@@ -7,6 +7,7 @@ import { runIdParamSchema, runSchema } from "../../contracts/run";
 import {
   approveBodySchema,
   rejectBodySchema,
+  type SignalAnswer,
   signalAnswerSchema,
   signalBodySchema,
   signalNameParamSchema,
@@ -14,7 +15,7 @@ import {
 import { ApiError } from "../../http/problem";
 import type { Result, RunApi } from "../../run/api";
 import { runStub } from "../../run/stub";
-import { readArchivedRun } from "../../store/archive-read";
+import { readArchivedEvents, readArchivedRun } from "../../store/archive-read";
 import { database } from "../../store/db";
 import { principalOf, sha256Hex } from "../middleware/auth";
 import { json, problem } from "../responses";
@@ -99,14 +100,16 @@ export const controlRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 /**
  * Sends a command to the caller's run and turns a refusal into its problem. A run whose storage
  * is gone after retention is finished: commands on it are 409, like on any finished run — but a
- * step it does not have is 404 (`step`), as it was before the storage went.
+ * step it does not have is 404 (`step`), as it was before the storage went, and `replay` may
+ * answer from the archived log what the run answered before (an idempotent signal's replay).
  */
 async function command<T>(
   c: Context<AppEnv>,
   runId: string,
   send: (run: RunApi) => Promise<Result<T>>,
-  step?: number,
+  opts: { step?: number; replay?: (tenant: string) => Promise<T | null> } = {},
 ): Promise<T> {
+  const { step, replay } = opts;
   const { tenant } = principalOf(c);
   if (!isRunId(runId)) throw runNotFound(runId);
   const result = await send(runStub(c.env, tenant, runId));
@@ -117,9 +120,38 @@ async function command<T>(
     if (step !== undefined && !archived.plan?.steps.some((s) => s.step_number === step)) {
       throw new ApiError(404, `Run '${runId}' has no step ${step}`);
     }
+    const replayed = replay ? await replay(tenant) : null;
+    if (replayed !== null) return replayed;
     throw new ApiError(409, `Run '${runId}' already finished with status ${archived.status}`);
   }
   throw new ApiError(result.status, result.detail);
+}
+
+/**
+ * A signal's replay on a run served from the archive: the answer it got, read from its
+ * `signal.received` event, as the run's object gave it before its storage went; null when the
+ * key was not used on this run. The same key with another body → 422.
+ */
+async function archivedSignal(
+  c: Context<AppEnv>,
+  tenant: string,
+  runId: string,
+  idempotency: { key: string; bodyHash: string },
+): Promise<(SignalAnswer & { replayed: true }) | null> {
+  const events = await readArchivedEvents(database(c.env.DB), tenant, runId, 0, Number.MAX_SAFE_INTEGER);
+  const received = events?.find((e) => e.type === "signal.received" && e.data?.idempotency_key === idempotency.key);
+  if (!received?.data) return null;
+  if (received.data.body_hash !== idempotency.bodyHash) {
+    throw new ApiError(422, "Idempotency-Key was already used with a different signal");
+  }
+  const delivered = typeof received.data.delivered_to === "number" ? received.data.delivered_to : null;
+  return {
+    run_id: runId,
+    name: String(received.data.name),
+    delivered_to: delivered,
+    buffered: delivered === null,
+    replayed: true,
+  };
 }
 
 const bodyOf = <T>(c: { req: { valid(target: "json"): unknown } }): Partial<T> =>
@@ -135,13 +167,13 @@ controlRoutes.openapi(cancelRun, async (c) => {
 controlRoutes.openapi(approveStep, async (c) => {
   const { run_id, step_number } = c.req.valid("param");
   const body = bodyOf<z.infer<typeof approveBodySchema>>(c);
-  return c.json(await command(c, run_id, (run) => run.approve(step_number, body), step_number), 200);
+  return c.json(await command(c, run_id, (run) => run.approve(step_number, body), { step: step_number }), 200);
 });
 
 controlRoutes.openapi(rejectStep, async (c) => {
   const { run_id, step_number } = c.req.valid("param");
   const body = bodyOf<z.infer<typeof rejectBodySchema>>(c);
-  return c.json(await command(c, run_id, (run) => run.reject(step_number, body.reason), step_number), 200);
+  return c.json(await command(c, run_id, (run) => run.reject(step_number, body.reason), { step: step_number }), 200);
 });
 
 controlRoutes.openapi(sendSignal, async (c) => {
@@ -151,8 +183,11 @@ controlRoutes.openapi(sendSignal, async (c) => {
   const idempotency = key
     ? { key, bodyHash: await sha256Hex(JSON.stringify({ name, data: body.data ?? null })) }
     : null;
-  const { replayed, ...answer } = await command(c, run_id, (run) =>
-    run.signal(name, (body.data ?? null) as Json, idempotency),
+  const { replayed, ...answer } = await command(
+    c,
+    run_id,
+    (run) => run.signal(name, (body.data ?? null) as Json, idempotency),
+    { replay: idempotency ? (tenant) => archivedSignal(c, tenant, run_id, idempotency) : undefined },
   );
   return c.json(answer, 202, replayed ? { "Idempotent-Replayed": "true" } : {});
 });
