@@ -5,6 +5,8 @@ export interface Env {
   /** `development` enables the local default API key and admin token; anything else refuses them. */
   ENVIRONMENT: string;
   DB: D1Database;
+  /** The console and /docs (dist/public), served through the Worker so every answer has its X-Request-Id. */
+  ASSETS: Fetcher;
   /** One RunCoordinator per run; reach it through `runStub`, which types its RPC methods. */
   RUNS: DurableObjectNamespace;
   /** One TenantGate per tenant: rate limits and the active-run quota. */

@@ -33,6 +33,21 @@ function matches(pattern: string, path: string): boolean {
   );
 }
 
+/** Whether a path is the API's, however spelt: any case, repeated slashes (`/API/v1`, `//api/v1`). */
+export function isApiPath(path: string): boolean {
+  const p = path.replace(/\/{2,}/g, "/").toLowerCase();
+  return p === "/api" || p.startsWith("/api/") || p.startsWith("/openapi.json");
+}
+
+/**
+ * A console page, /docs or one of their files, as the static assets answer it (their _headers
+ * included), with headers the middleware may still add to (X-Request-Id): an asset's are immutable.
+ */
+async function servePage(assets: Fetcher, request: Request): Promise<Response> {
+  const res = await assets.fetch(request);
+  return new Response(res.body, res);
+}
+
 /** Builds the Hono app: middleware, routes, the OpenAPI document and one error handler. */
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -95,6 +110,9 @@ export function createApp() {
   }));
 
   app.notFound((c) => {
+    // Not the API's: the console or /docs, from the static assets (the SPA's index.html for a
+    // route of the console). A spelling of an API path (`/API/…`, `//api/…`) stays the API's 404.
+    if (!isApiPath(c.req.path)) return servePage(c.env.ASSETS, c.req.raw);
     // The path as the router saw it (percent-decoded by Hono's getPath), so that a method on
     // `/api/v1/%72uns` is a 405 exactly when it would be on `/api/v1/runs`, which it reaches.
     const path = c.req.path;

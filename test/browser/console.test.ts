@@ -224,8 +224,9 @@ describe("runs", () => {
     });
     await t.page.goto(`${crane.url}/runs/${run.run_id}`);
     const badge = t.page.locator(".run-state .live");
-    await expect.poll(() => connections).toBe(2);
-    await expect.poll(() => badge.textContent()).toBe("connection lost, reconnecting…");
+    // The page loads, opens the stream, gets its snapshot, loses it and reconnects: allow a slow machine.
+    await expect.poll(() => connections, { timeout: 15_000 }).toBe(2);
+    await expect.poll(() => badge.textContent(), { timeout: 15_000 }).toBe("connection lost, reconnecting…");
     await (mocked as { close: () => Promise<void> } | null)?.close();
     await expect.poll(() => connections, { timeout: 15_000 }).toBe(3);
     await expect.poll(() => badge.textContent()).toBe("live");

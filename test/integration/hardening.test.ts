@@ -380,3 +380,26 @@ describe("tests cover what runs in production", () => {
     expect(run.execution_log[0]).toMatchObject({ status: "succeeded", attempts: 1 });
   });
 });
+
+describe("the Worker answers every path: the console's, /docs and any spelling of the API's", () => {
+  it("serves console pages and /docs from the assets, each with an X-Request-Id", async () => {
+    for (const path of ["/", "/runs/0192aaaa-0000-7000-8000-000000000001", "/approvals", "/docs"]) {
+      const res = await api(path, { key: null, headers: { "X-Request-Id": `page-${path}` } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get("Content-Type"), path).toMatch(/^text\/html/);
+      expect(res.headers.get("X-Request-Id"), path).toBe(`page-${path}`);
+      expect(res.headers.get("Content-Security-Policy"), path).toContain("default-src 'self'");
+    }
+    const docs = await api("/docs", { key: null });
+    expect(await docs.text()).toContain("scalar");
+  });
+
+  it("answers a spelling of an API path that names no route with the API's 404, not the console's HTML", async () => {
+    for (const path of ["/API/v1/runs", "/Api/v1/tools", "//api/v1/runs", "/openapi.json/", "/api"]) {
+      const res = await api(path);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get("Content-Type"), path).toBe("application/problem+json");
+      expect(res.headers.get("X-Request-Id"), path).toBeTruthy();
+    }
+  });
+});
