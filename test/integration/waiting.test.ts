@@ -198,8 +198,11 @@ describe("wait with references", () => {
   it("takes ms or until from another step's output, and checks them when they resolve", async () => {
     // ms from a reference is accepted like any other field (it was refused by the union schema).
     const byMs = await createRun(plan("ms ref", [calc(1, "2 * 25"), waitStep(2, { ms: "{{steps.1.output}}" }, [1])]));
-    expect(stepOf(byMs, 2)?.waiting?.kind).toBe("timer");
-    expect((await waitForRun(byMs.run_id)).status).toBe("completed");
+    const done = await waitForRun(byMs.run_id);
+    expect(done.status).toBe("completed");
+    expect(stepOf(done, 2)?.output).toMatchObject({ waited_ms: expect.any(Number) });
+    const waited = (await getEvents(byMs.run_id)).find((e) => e.type === "step.waiting");
+    expect(waited?.data?.input).toEqual({ ms: 50 });
     // A resolved until must lie ahead and within 365 days, as a literal one must at validation.
     for (const until of ["2099-01-01T00:00:00Z", "2020-01-01T00:00:00Z"]) {
       const run = await createRun(
@@ -449,9 +452,15 @@ describe("signal", () => {
       tool_name: "text",
       tool_input: { operation: "lowercase", text },
     });
-    // Waiting: the name it resolved to ("payment") is the one a signal must carry.
+    // Waiting: the name it resolved to ("payment") is the one a signal must carry. (Under the queue
+    // placement the text step runs through the queue first: wait for the run to get there.)
     const run = await createRun(plan("dynamic", [lower(1, "PAYMENT"), signalStep(2, "{{steps.1.output}}", [1])]));
-    expect(stepOf(run, 2)?.waiting).toMatchObject({ kind: "signal", name: "payment" });
+    const waiting = await eventually(
+      "step 2 waiting",
+      () => getRun(run.run_id),
+      (r) => stepOf(r, 2)?.status === "waiting",
+    );
+    expect(stepOf(waiting, 2)?.waiting).toMatchObject({ kind: "signal", name: "payment" });
     const res = await post(`/api/v1/runs/${run.run_id}/signals/payment`, { data: 7 });
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ delivered_to: 2, buffered: false });
@@ -459,6 +468,11 @@ describe("signal", () => {
     // Not waiting yet, its reference resolved already: a signal is kept for it.
     const early = await createRun(
       plan("dynamic early", [lower(1, "GO"), approvalStep(2, "go?"), signalStep(3, "{{steps.1.output}}", [1, 2])]),
+    );
+    await eventually(
+      "step 1 done",
+      () => getRun(early.run_id),
+      (r) => stepOf(r, 1)?.status === "succeeded",
     );
     const kept = await post(`/api/v1/runs/${early.run_id}/signals/go`, { data: "early" });
     expect(await kept.json()).toMatchObject({ delivered_to: null, buffered: true });
