@@ -20,6 +20,8 @@ describe("a run that waits, and a second terminal that ends the wait", () => {
   it("approve: the waiting line names the commands and the callback URL; the run then completes (exit 0)", async () => {
     const running = start(["run", "--plan", approvalPlan()]);
     await printed(running, /^step 1 approval +waiting for approval: deploy to production\?/);
+    // The block's lines can reach the pipe in more than one chunk: wait for its last.
+    await printed(running, /^ {4}callback: /);
     const id = runIdOf(running);
     expect(lines(running.output())).toEqual(
       expect.arrayContaining([
@@ -111,6 +113,7 @@ describe("a run that waits, and a second terminal that ends the wait", () => {
     });
     const running = start(["run", "--plan", plan]);
     await printed(running, /^step 1 signal +waiting for signal 'payment_received'/);
+    await printed(running, /^ {4}crane signal /);
     const id = runIdOf(running);
     expect(running.output()).toContain(`    crane signal ${id} payment_received --data '<json>'`);
 
