@@ -10,6 +10,7 @@ import { defineConfig } from "vitest/config";
 //   queue    placement-sensitive suites again     INLINE_PURE_TOOLS=false: every step through the queue
 //   tight    test/integration/tight               breaker and auth-failure limits at small values
 //   llm      test/integration/llm                 an LLM provider faked at its HTTP boundary
+//   llm-queue  the agent suite of llm again          INLINE_PURE_TOOLS=false: its tool calls through the queue
 //   e2e      test/e2e                             `wrangler dev` driven from Node: HTTP, WebSocket, CLI, kill -9
 //   browser  test/browser                         the console in a real headless Chromium
 export default defineConfig(async () => {

@@ -22,7 +22,7 @@ const SYSTEM = [
 ].join(" ");
 
 /** Characters kept of an answer too large to be the step's output (the step then fails). */
-export const OVERSIZED_ANSWER_KEPT = 1000;
+const OVERSIZED_ANSWER_KEPT = 1000;
 
 /**
  * A turn's answer as recorded. One over the output limit (it would fail the step) is not stored

@@ -62,9 +62,7 @@ export interface ValidateOptions {
   pathPrefix?: string;
   /** Whether an LLM provider is configured: without one, steps of tools that need it are refused. */
   llm: boolean;
-  /** The time checks such as `wait.until` are made against (default: now); null skips them. */
-  now?: number | null;
-  /** Steps whose time checks are skipped: a rerun's steps as the original had them (passed times wake at once). */
+  /** Steps whose time checks (such as `wait.until`, against now) are skipped: a rerun's steps as the original had them (passed times wake at once). */
   untimed?: ReadonlySet<number>;
 }
 
@@ -115,7 +113,7 @@ function inputIssues(
       issues.push({ path: at(...where, "tool_input", ...(issue.path as (string | number)[])), message: issue.message });
     }
   } else if (tool.check) {
-    const now = !timed ? null : opts.now === undefined ? Date.now() : opts.now;
+    const now = timed ? Date.now() : null;
     for (const problem of tool.check(parsed.data, { now, tools: registry })) {
       issues.push({ path: `${at(...where, "tool_input")}.${problem.path}`, message: problem.message });
     }

@@ -212,27 +212,25 @@ export interface SignalAccepted {
 }
 
 /**
- * A named signal: delivered to the first step that waits for the name now, else kept for a
- * `signal` step of that name that has not started waiting (the race is decided here, in the fold,
- * so it cannot lose the signal). With nobody left to take it: 409. A replayed `Idempotency-Key`
- * gets the first answer; the same key with another body is a 422.
- */
-/**
  * The name a signal step waits for: once it waits, the name it resolved; before, its plan's name
- * when that is literal or its references resolve already; otherwise not known yet (null).
+ * with its references resolved, when they resolve already; otherwise not known yet (null).
  */
 function signalName(s: StepState, outputs: ReadonlyMap<number, Json>): string | null {
   if (s.phase === "waiting") return s.waiting?.name ?? null;
-  const raw = s.step.tool_input.name;
-  if (typeof raw !== "string" || !raw.includes("{{")) return typeof raw === "string" ? raw : null;
   try {
-    const resolved = resolveReferences(raw, outputs);
+    const resolved = resolveReferences(s.step.tool_input.name ?? null, outputs);
     return typeof resolved === "string" ? resolved : null;
   } catch {
     return null; // a step it refers to has not succeeded, or its output lacks the path
   }
 }
 
+/**
+ * A named signal: delivered to the first step that waits for the name now, else kept for a
+ * `signal` step of that name that has not started waiting (the race is decided here, in the fold,
+ * so it cannot lose the signal). With nobody left to take it: 409. A replayed `Idempotency-Key`
+ * gets the first answer; the same key with another body is a 422.
+ */
 export function onSignal(
   state: RunState,
   name: string,

@@ -35,7 +35,7 @@ function branchText(branch: Schema): string {
  * A tool's parameters as model providers accept them: a plain object schema, with no `oneOf`,
  * `anyOf`, `allOf` or `not` at the top and no `$schema` (Anthropic's and Gemini's tool schemas
  * refuse those, and OpenAI-compatible gateways pass requests on to them). A union of per-action
- * objects (todo_store, wait) becomes one object: every property any branch has, required only
+ * objects (todo_store) becomes one object: every property any branch has, required only
  * where every branch requires it, and the exact alternatives in its description. The tool still
  * checks its input against its own schema, and an input that fits no branch gets the tool's
  * error back, which names what is wrong.
