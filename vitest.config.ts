@@ -92,10 +92,15 @@ export default defineConfig(async () => {
   };
   const llm = workersProject("llm", [LLM], [], provider);
   // Agent steps again with every tool call through the queue (a pure tool's call runs inline by default).
-  const llmQueue = workersProject("llm-queue", ["test/integration/llm/agent.test.ts"], [], {
-    ...provider,
-    INLINE_PURE_TOOLS: "false",
-  });
+  const llmQueue = workersProject(
+    "llm-queue",
+    ["test/integration/llm/agent.test.ts", "test/integration/llm/agent-compensation.test.ts"],
+    [],
+    {
+      ...provider,
+      INLINE_PURE_TOOLS: "false",
+    },
+  );
   // Node-side suites start their own `wrangler dev`: after the in-runtime suites, one file at a time.
   const node = (name: string, include: string[], groupOrder: number) => ({
     test: {

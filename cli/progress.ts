@@ -59,6 +59,12 @@ export class RunProgress {
     return `${prefix} ${String(n).padEnd(this.stepWidth)} ${pad(this.tools.get(n) ?? "?", this.toolWidth)}`;
   }
 
+  /** A compensation's label: the step it undoes, and the agent's tool call when it undoes one. */
+  private undoLabel(step: number | undefined, d: Data): string {
+    const call = num(d.call);
+    return `${this.label(step, "undo step")}${call === null ? "" : ` call ${call}`}`;
+  }
+
   handle(message: LiveMessage): void {
     if (message.type === "snapshot") {
       this.setPlan(message.run.plan);
@@ -154,16 +160,16 @@ export class RunProgress {
         this.out.line(c.yellow("compensating: undoing succeeded steps"));
         return;
       case "compensation.step_started":
-        this.out.line(`${this.label(step, "undo step")}  ${c.cyan("running")}${attemptNote}`);
+        this.out.line(`${this.undoLabel(step, d)}  ${c.cyan("running")}${attemptNote}`);
         return;
       case "compensation.step_succeeded":
-        this.out.line(`${this.label(step, "undo step")}  ${c.green("succeeded")}`);
+        this.out.line(`${this.undoLabel(step, d)}  ${c.green("succeeded")}`);
         return;
       case "compensation.step_failed":
-        this.out.line(`${this.label(step, "undo step")}  ${c.red("failed")}: ${str(d.error) ?? ""}`);
+        this.out.line(`${this.undoLabel(step, d)}  ${c.red("failed")}: ${str(d.error) ?? ""}`);
         return;
       case "compensation.step_skipped":
-        this.out.line(`${this.label(step, "undo step")}  ${c.dim("skipped")}: ${str(d.reason) ?? "nothing to undo"}`);
+        this.out.line(`${this.undoLabel(step, d)}  ${c.dim("skipped")}: ${str(d.reason) ?? "nothing to undo"}`);
         return;
       case "compensation.completed":
         this.out.line(c.green("compensation completed"));

@@ -15,6 +15,12 @@ export const compensationStepStatusSchema = z.enum(["pending", "running", "succe
 export const compensationStepSchema = z
   .object({
     step_number: z.number().int().meta({ description: "The step being undone" }),
+    call: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: "v1.1: the agent step's tool call being undone (absent: the step itself)" }),
     tool_name: z.string(),
     tool_input: jsonObjectSchema,
     status: compensationStepStatusSchema,

@@ -44,10 +44,13 @@ export const stepMessageSchema = z.object({
   step_number: z.number().int().min(1),
   attempt: z.number().int().min(1),
   trace_id: z.string().max(64).optional(),
-  /** Which task of the step: absent for the step itself, `compensate`, `turn:N` or `call:N` (v1.1). */
+  /**
+   * Which task of the step: absent for the step itself, `compensate`, `compensate:N` (undoing
+   * agent call N), `turn:N` or `call:N` (v1.1).
+   */
   task: z
     .string()
-    .regex(/^(compensate|turn:\d{1,4}|call:\d{1,4})$/)
+    .regex(/^(compensate|compensate:\d{1,4}|turn:\d{1,4}|call:\d{1,4})$/)
     .optional(),
   /**
    * A pure tool's attempt, granted at dispatch with its resolved input: the consumer runs it

@@ -15,14 +15,17 @@ export function findTask(state: RunState, ref: TaskRef): Task | undefined {
   const s = state.steps.get(ref.step);
   if (!s) return undefined;
   if (ref.kind === "step") return s as unknown as Task;
-  if (ref.kind === "compensate") return s.compensation ?? undefined;
+  if (ref.kind === "compensate") {
+    if (ref.index === 0) return s.compensation ?? undefined;
+    return s.agent?.calls.find((c) => c.ref.index === ref.index)?.compensation ?? undefined;
+  }
   const list: Task[] = (ref.kind === "turn" ? s.agent?.turns : s.agent?.calls) ?? [];
   return list.find((t) => t.ref.index === ref.index);
 }
 
-/** `data` fields that say which turn or call an agent event is about. */
+/** `data` fields that say which turn or call an agent event is about (a compensation's: the call it undoes). */
 export const indexData = (ref: TaskRef): Record<string, Json> =>
-  ref.kind === "turn" ? { turn: ref.index } : ref.kind === "call" ? { call: ref.index } : {};
+  ref.kind === "turn" ? { turn: ref.index } : ref.kind !== "step" && ref.index > 0 ? { call: ref.index } : {};
 
 const stepOf = (state: RunState, ref: TaskRef) => state.steps.get(ref.step) as StepState;
 

@@ -1,6 +1,6 @@
 import { advanceAgent, startAgent } from "./agent";
 import { dispatch, dueRetries } from "./attempts";
-import { advanceCompensation, startCompensation } from "./compensation";
+import { advanceCompensation, hasUndoable, startCompensation } from "./compensation";
 import type { DecideContext } from "./context";
 import type { EventDraft } from "./events";
 import { ACTIVE, DONE, isFinished, type RunState, type StepState } from "./state";
@@ -42,7 +42,7 @@ function stopRun(
         (s): EventDraft => ({ type: "step.skipped", step_number: s.step.step_number, data: { reason: how.reason } }),
       ),
   ];
-  if (how.compensate && steps.some((s) => s.phase === "succeeded")) {
+  if (how.compensate && hasUndoable(state)) {
     return [...drafts, ...startCompensation(state, how.ending, how.error, ctx)];
   }
   return [...drafts, { type: how.ending, data: { error: how.error, ...how.data } }];

@@ -12,6 +12,7 @@ import {
   newTask,
   type Task,
   type TaskPhase,
+  type TaskRef,
   timeOf,
   transitionOf,
 } from "./tasks";
@@ -31,6 +32,12 @@ export interface BufferedSignal {
 
 export interface AgentCall extends Task {
   turn: number;
+  /** Sequence number of the call's success: where its compensation falls in the undo order. */
+  completedSeq: number | null;
+  /** Its compensation, once the run compensates and the call's tool declares one. */
+  compensation: Task | null;
+  /** Why the run's compensation skipped this succeeded call, or null. */
+  compensationSkipped: string | null;
 }
 
 /** An agent step's loop: its model turns and the tool calls they asked for. */
@@ -63,8 +70,8 @@ export interface CompensationState {
   /** The run's terminal event once every compensation is done, and its error. */
   ending: "run.failed" | "run.cancelled";
   error: string;
-  /** Steps to undo, newest success first. */
-  order: number[];
+  /** What to undo, newest success first: steps (index 0) and agent calls (index = the call). */
+  order: TaskRef[];
 }
 
 export interface RunState {
@@ -120,7 +127,11 @@ function newStep(step: PlanStep): StepState {
 function taskFor(s: StepState, event: RunEvent, kind: string, index: number): Task | undefined {
   const d = event.data ?? {};
   if (kind === "step") return s as unknown as Task;
-  if (kind === "compensate") return s.compensation ?? undefined;
+  if (kind === "compensate") {
+    return (
+      (index === 0 ? s.compensation : s.agent?.calls.find((c) => c.ref.index === index)?.compensation) ?? undefined
+    );
+  }
   s.agent ??= { turns: [], calls: [], tokens: 0 };
   const list: Task[] = kind === "turn" ? s.agent.turns : s.agent.calls;
   const found = list.find((t) => t.ref.index === index);
@@ -135,6 +146,9 @@ function taskFor(s: StepState, event: RunEvent, kind: string, index: number): Ta
   const call: AgentCall = {
     ...newTask(ref, str(d.tool_name) ?? "", (d.tool_input as Record<string, Json>) ?? {}),
     turn: num(d.turn) ?? 0,
+    completedSeq: null,
+    compensation: null,
+    compensationSkipped: null,
   };
   s.agent.calls.push(call);
   s.agent.calls.sort((a, b) => a.ref.index - b.ref.index);
@@ -177,6 +191,8 @@ export function apply(state: RunState, event: RunEvent): void {
     applyTransition(task, moved.transition, event, output);
     if (moved.ref.kind === "step") afterStepTransition(state, s, event);
     else if (moved.ref.kind === "turn") afterTurnTransition(s, moved.transition, event);
+    else if (moved.ref.kind === "call" && moved.transition === "succeeded")
+      (task as AgentCall).completedSeq = event.seq;
     return;
   }
 
@@ -240,22 +256,23 @@ export function apply(state: RunState, event: RunEvent): void {
         error: str(d.error) ?? "Run failed",
         order: [],
       };
-      for (const entry of (d.steps as { step_number: number; tool_name: string; tool_input: Record<string, Json> }[]) ??
-        []) {
+      type Entry = { step_number: number; call?: number; tool_name: string; tool_input: Record<string, Json> };
+      for (const entry of (d.steps as Entry[] | undefined) ?? []) {
         const target = state.steps.get(entry.step_number);
-        if (!target) continue;
-        target.compensation = newTask(
-          { step: entry.step_number, kind: "compensate", index: 0 },
-          entry.tool_name,
-          entry.tool_input,
-        );
-        state.compensation.order.push(entry.step_number);
+        const ref: TaskRef = { step: entry.step_number, kind: "compensate", index: entry.call ?? 0 };
+        const owner = ref.index === 0 ? target : target?.agent?.calls.find((c) => c.ref.index === ref.index);
+        if (!owner) continue;
+        owner.compensation = newTask(ref, entry.tool_name, entry.tool_input);
+        state.compensation.order.push(ref);
       }
       break;
     }
-    case "compensation.step_skipped":
-      if (s) s.compensationSkipped = str(d.reason) ?? "no compensation";
+    case "compensation.step_skipped": {
+      const call = num(d.call);
+      const owner = call === null ? s : s?.agent?.calls.find((c) => c.ref.index === call);
+      if (owner) owner.compensationSkipped = str(d.reason) ?? "no compensation";
       break;
+    }
     case "compensation.completed":
     case "compensation.failed":
       if (state.compensation)
@@ -371,13 +388,17 @@ export function reduce(events: readonly RunEvent[]): RunState | null {
 export const isFinished = (state: RunState): boolean =>
   state.status === "completed" || state.status === "failed" || state.status === "cancelled";
 
-/** Every task of the run: its steps, their compensations, agent turns and calls. */
+/** Every task of the run: its steps, their compensations, agent turns and calls and theirs. */
 export function* allTasks(state: RunState): Generator<Task | StepState> {
   for (const s of state.steps.values()) {
     yield s;
     if (s.compensation) yield s.compensation;
-    if (s.agent) yield* s.agent.turns;
-    if (s.agent) yield* s.agent.calls;
+    if (!s.agent) continue;
+    yield* s.agent.turns;
+    for (const c of s.agent.calls) {
+      yield c;
+      if (c.compensation) yield c.compensation;
+    }
   }
 }
 

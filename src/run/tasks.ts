@@ -19,23 +19,30 @@ export interface TaskRef {
 
 export const stepRef = (step: number): TaskRef => ({ step, kind: "step", index: 0 });
 
-/** The `task` field of a queue message: absent for a step, else `compensate`, `turn:N` or `call:N`. */
+/**
+ * The `task` field of a queue message: absent for a step, else `compensate` (a step's
+ * compensation), `compensate:N` (that of an agent's call N), `turn:N` or `call:N`.
+ */
 export function taskName(ref: TaskRef): string | undefined {
   if (ref.kind === "step") return undefined;
-  return ref.kind === "compensate" ? "compensate" : `${ref.kind}:${ref.index}`;
+  if (ref.kind === "compensate") return ref.index === 0 ? "compensate" : `compensate:${ref.index}`;
+  return `${ref.kind}:${ref.index}`;
 }
 
 export function parseTask(step: number, task: string | undefined): TaskRef | null {
   if (task === undefined) return stepRef(step);
   if (task === "compensate") return { step, kind: "compensate", index: 0 };
-  const m = /^(turn|call):(\d{1,4})$/.exec(task);
-  return m ? { step, kind: m[1] as "turn" | "call", index: Number(m[2]) } : null;
+  const m = /^(turn|call|compensate):(\d{1,4})$/.exec(task);
+  if (!m || (m[1] === "compensate" && Number(m[2]) === 0)) return null;
+  return { step, kind: m[1] as "turn" | "call" | "compensate", index: Number(m[2]) };
 }
 
 /** The idempotency key a tool sees for a task: the same for every attempt and redelivery. */
 export function idempotencyKey(runId: string, ref: TaskRef): string {
   if (ref.kind === "step") return `${runId}:${ref.step}`;
-  if (ref.kind === "compensate") return `${runId}:${ref.step}:compensate`;
+  if (ref.kind === "compensate") {
+    return ref.index === 0 ? `${runId}:${ref.step}:compensate` : `${runId}:${ref.step}:${ref.index}:compensate`;
+  }
   return ref.kind === "call" ? `${runId}:${ref.step}:${ref.index}` : `${runId}:${ref.step}:turn:${ref.index}`;
 }
 
@@ -43,7 +50,9 @@ export const describeRef = (ref: TaskRef): string =>
   ref.kind === "step"
     ? `step ${ref.step}`
     : ref.kind === "compensate"
-      ? `compensation of step ${ref.step}`
+      ? ref.index === 0
+        ? `compensation of step ${ref.step}`
+        : `compensation of call ${ref.index} of step ${ref.step}`
       : `${ref.kind} ${ref.index} of step ${ref.step}`;
 
 export type Transition = "dispatched" | "started" | "succeeded" | "failed" | "retry";
@@ -94,7 +103,8 @@ export function transitionOf(event: RunEvent): { ref: TaskRef; transition: Trans
   const hit = BY_TYPE.get(event.type);
   if (!hit || event.step_number === undefined) return null;
   const d = event.data ?? {};
-  const index = hit.kind === "turn" ? d.turn : hit.kind === "call" ? d.call : 0;
+  // A compensation's events name the agent call it undoes (`call`); a step's own has none (0).
+  const index = hit.kind === "turn" ? d.turn : hit.kind === "call" || hit.kind === "compensate" ? d.call : 0;
   return {
     ref: { step: event.step_number, kind: hit.kind, index: typeof index === "number" ? index : 0 },
     transition: hit.transition,

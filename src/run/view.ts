@@ -1,6 +1,8 @@
 import type { AgentCall } from "../contracts/agent";
 import type { Compensation } from "../contracts/recovery";
 import type { ExecutionLogEntry, Run, StepStatus } from "../contracts/run";
+import { findTask } from "./attempts";
+import { newestFirst } from "./compensation";
 import type { Phase, RunState, StepState } from "./state";
 import type { Task } from "./tasks";
 
@@ -56,43 +58,50 @@ function entry(s: StepState): ExecutionLogEntry {
 
 function compensation(state: RunState): Compensation | null {
   if (!state.compensation) return null;
-  const steps: Compensation["steps"] = [];
-  for (const s of state.steps.values()) {
-    if (s.compensationSkipped !== null) {
-      steps.push({
-        step_number: s.step.step_number,
-        tool_name: s.step.tool_name,
+  // In the order they are undone, newest success first: skipped ones where they would have been.
+  const entries: { completedSeq: number; entry: Compensation["steps"][number] }[] = [];
+  const skip = (step: number, call: number, tool: string, reason: string, seq: number | null) =>
+    entries.push({
+      completedSeq: seq ?? 0,
+      entry: {
+        step_number: step,
+        ...(call > 0 ? { call } : {}),
+        tool_name: tool,
         tool_input: {},
         status: "skipped",
         output: null,
-        error: s.compensationSkipped,
+        error: reason,
         attempts: 0,
-      });
+      },
+    });
+  for (const s of state.steps.values()) {
+    const n = s.step.step_number;
+    if (s.compensationSkipped !== null) skip(n, 0, s.step.tool_name, s.compensationSkipped, s.completedSeq);
+    for (const c of s.agent?.calls ?? []) {
+      if (c.compensationSkipped !== null) skip(n, c.ref.index, c.tool, c.compensationSkipped, c.completedSeq);
     }
   }
-  for (const n of state.compensation.order) {
-    const t = state.steps.get(n)?.compensation;
+  for (const ref of state.compensation.order) {
+    const t = findTask(state, ref);
     if (!t) continue;
+    const s = state.steps.get(ref.step);
+    const undone = ref.index === 0 ? s : s?.agent?.calls.find((c) => c.ref.index === ref.index);
     const status = t.phase === "queued" ? "pending" : t.phase === "backoff" ? "running" : t.phase;
-    steps.push({
-      step_number: n,
-      tool_name: t.tool,
-      tool_input: t.input,
-      status: status === "cancelled" ? "failed" : status,
-      output: t.phase === "succeeded" ? t.output : null,
-      error: t.error,
-      attempts: t.attempt,
+    entries.push({
+      completedSeq: undone?.completedSeq ?? 0,
+      entry: {
+        step_number: ref.step,
+        ...(ref.index > 0 ? { call: ref.index } : {}),
+        tool_name: t.tool,
+        tool_input: t.input,
+        status: status === "cancelled" ? "failed" : status,
+        output: t.phase === "succeeded" ? t.output : null,
+        error: t.error,
+        attempts: t.attempt,
+      },
     });
   }
-  // In the order they are undone: the state's order first, skipped steps where they would have been.
-  const rank = new Map(
-    [...state.steps.values()]
-      .filter((s) => s.completedSeq !== null)
-      .sort((a, b) => (b.completedSeq as number) - (a.completedSeq as number))
-      .map((s, i) => [s.step.step_number, i]),
-  );
-  steps.sort((a, b) => (rank.get(a.step_number) ?? 0) - (rank.get(b.step_number) ?? 0));
-  return { status: state.compensation.status, steps };
+  return { status: state.compensation.status, steps: newestFirst(entries).map((e) => e.entry) };
 }
 
 /** The wire shape of a run (docs/api.md "Run object"). */

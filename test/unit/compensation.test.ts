@@ -8,6 +8,7 @@ import { nextWake } from "../../src/run/attempts";
 import { compensationOrder, type Undoable } from "../../src/run/compensation";
 import type { RunEvent } from "../../src/run/events";
 import { reduce } from "../../src/run/state";
+import { idempotencyKey, parseTask, type TaskRef, taskName } from "../../src/run/tasks";
 import { toRun } from "../../src/run/view";
 import { harness, step } from "../helpers/core";
 
@@ -790,5 +791,25 @@ describe("compensation decisions (pure core, as the coordinator runs them)", () 
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("task names of compensations (queue messages, idempotency keys)", () => {
+  it("round-trips every kind of task through its message name, an agent call's compensation included", () => {
+    const refs: TaskRef[] = [
+      { step: 3, kind: "step", index: 0 },
+      { step: 3, kind: "compensate", index: 0 },
+      { step: 3, kind: "compensate", index: 7 },
+      { step: 3, kind: "turn", index: 2 },
+      { step: 3, kind: "call", index: 7 },
+    ];
+    for (const ref of refs) expect(parseTask(3, taskName(ref))).toEqual(ref);
+    expect(taskName({ step: 3, kind: "compensate", index: 7 })).toBe("compensate:7");
+    // A step's own compensation has one name only.
+    expect(parseTask(3, "compensate:0")).toBeNull();
+    // Every task of a step has its own idempotency key.
+    const keys = refs.map((ref) => idempotencyKey("r", ref));
+    expect(new Set(keys).size).toBe(refs.length);
+    expect(idempotencyKey("r", { step: 3, kind: "compensate", index: 7 })).toBe("r:3:7:compensate");
   });
 });

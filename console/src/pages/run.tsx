@@ -342,8 +342,11 @@ function CompensationView({ run }: { run: Run }) {
           </thead>
           <tbody>
             {c.steps.map((s) => (
-              <tr key={s.step_number}>
-                <td>#{s.step_number}</td>
+              <tr key={`${s.step_number}:${s.call ?? 0}`}>
+                <td>
+                  #{s.step_number}
+                  {s.call ? ` · call ${s.call}` : ""}
+                </td>
                 <td>{s.tool_name}</td>
                 <td>
                   <code className="data">{JSON.stringify(s.tool_input)}</code>
