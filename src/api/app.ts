@@ -10,7 +10,7 @@ import { notJson } from "./middleware/json-body";
 import { requestContext } from "./middleware/request-context";
 import { adminRoutes } from "./routes/admin";
 import { catalogRoutes } from "./routes/catalog";
-import { RESPONSE_HEADERS } from "./routes/define";
+import { headerRef, RESPONSE_HEADERS } from "./routes/define";
 import { metricsRoutes } from "./routes/metrics";
 import { controlRoutes } from "./routes/run-control";
 import { streamRoutes } from "./routes/run-stream";
@@ -96,6 +96,17 @@ export function createApp() {
       "`Idempotent-Replayed: true`) and does nothing again; the same key with a different body → 422. A malformed key → 400.",
     schema: { type, pattern },
   });
+  // A method a path does not have, on any path: no operation can name it, so it is a shared response.
+  app.openAPIRegistry.registerComponent("responses", "MethodNotAllowed", {
+    description: "405: the path exists but not with this method (any path of the API). `Allow` lists its methods.",
+    headers: {
+      Allow: headerRef("Allow"),
+      "X-Request-Id": headerRef("RequestId"),
+      traceparent: headerRef("Traceparent"),
+    },
+    content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+  });
+  registerDocumentPages(app);
   app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: {
@@ -103,7 +114,10 @@ export function createApp() {
       version: "1.1.0",
       description:
         "Crane runs prompts as plans of tool calls, durably and in parallel, on Cloudflare Workers. " +
-        "The wire contract, with the behaviour behind each route, is docs/api.md in the repository.",
+        "The wire contract, with the behaviour behind each route, is docs/api.md in the repository. " +
+        "Every error is an RFC 9457 problem (`application/problem+json`); every answer carries `X-Request-Id`. " +
+        "A path the API does not have → 404; a method a path does not have → 405 with `Allow` " +
+        "(`#/components/responses/MethodNotAllowed`); a body over the limit → 413.",
     },
     // The Crane that serves the document, so that /docs' examples name a full URL.
     servers: [{ url: new URL(c.req.url).origin, description: "This Crane" }],
@@ -151,4 +165,25 @@ export function createApp() {
   });
 
   return app;
+}
+
+/** `GET /openapi.json` and `GET /docs` are part of the contract (docs/api.md): the document names them too. */
+function registerDocumentPages(app: OpenAPIHono<AppEnv>): void {
+  const headers = { "X-Request-Id": headerRef("RequestId"), traceparent: headerRef("Traceparent") };
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/openapi.json",
+    summary: "This OpenAPI 3.1 document (no key)",
+    responses: {
+      200: { description: "The document", headers, content: { "application/json": { schema: { type: "object" } } } },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/docs",
+    summary: "A page that renders this document, with assets served by Crane itself (no key)",
+    responses: {
+      200: { description: "An HTML page", headers, content: { "text/html": { schema: { type: "string" } } } },
+    },
+  });
 }

@@ -297,6 +297,8 @@ describe("API: catalog, health and OpenAPI", () => {
       "/api/v1/runs/{run_id}/steps/{step_number}/approve",
       "/api/v1/runs/{run_id}/steps/{step_number}/reject",
       "/api/v1/tools",
+      "/docs",
+      "/openapi.json",
     ]);
     expect(Object.keys(doc.paths["/api/v1/runs"] ?? {}).sort()).toEqual(["get", "post"]);
     // docs/api.md, the contract this document describes, names every route.
@@ -308,11 +310,26 @@ describe("API: catalog, health and OpenAPI", () => {
     type Op = { security?: unknown[]; responses: Record<string, unknown> };
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {
       for (const [method, op] of Object.entries(ops)) {
-        const open = path === "/api/v1/health" || path.startsWith("/api/v1/callbacks/");
+        const open =
+          ["/api/v1/health", "/openapi.json", "/docs"].includes(path) || path.startsWith("/api/v1/callbacks/");
         expect(op.security === undefined, `${method} ${path}`).toBe(open);
         if (!open) expect(Object.keys(op.responses), `${method} ${path}`).toContain("401");
       }
     }
+  });
+
+  it("documents the 405 every path can answer, with its Allow header, as the server sends it", async () => {
+    const doc = (await (await api("/openapi.json", { key: null })).json()) as {
+      info: { description: string };
+      components: { responses: Record<string, { headers: Record<string, { $ref: string }> }> };
+    };
+    const notAllowed = doc.components.responses.MethodNotAllowed;
+    expect(Object.keys(notAllowed?.headers ?? {})).toEqual(expect.arrayContaining(["Allow", "X-Request-Id"]));
+    expect(doc.info.description).toMatch(/405 with `Allow`/);
+    const res = await api("/api/v1/tools", { method: "DELETE" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("Content-Type")).toMatch(/application\/problem\+json/);
+    expect(res.headers.get("Allow")).toBe("GET, HEAD");
   });
 
   type Header = { $ref?: string; schema?: Record<string, unknown> };

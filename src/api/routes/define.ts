@@ -35,13 +35,18 @@ export const RESPONSE_HEADERS = {
     description: "Seconds to wait before retrying.",
     schema: { type: "integer" as const, minimum: 1 },
   },
+  Allow: {
+    description: "The methods the path has (RFC 9110): on a 405, what to use instead.",
+    schema: { type: "string" as const, example: "GET, HEAD, POST" },
+  },
   IdempotentReplayed: {
     description:
       "`true` when this answer replays an earlier request's with the same Idempotency-Key; absent otherwise.",
     schema: { type: "string" as const, enum: ["true"] },
   },
 };
-const ref = (name: keyof typeof RESPONSE_HEADERS) => ({ $ref: `#/components/headers/${name}` });
+export const headerRef = (name: keyof typeof RESPONSE_HEADERS) => ({ $ref: `#/components/headers/${name}` });
+const ref = headerRef;
 
 /** The `Idempotency-Key` request header, described once under `components/parameters` (app.ts). */
 export const IDEMPOTENCY_KEY_PARAMETER: { $ref: string } = { $ref: "#/components/parameters/IdempotencyKey" };
