@@ -13,7 +13,7 @@ import { claimIdempotencyKey } from "../store/idempotency";
 import { maxWaitingRuns } from "../tenancy/quotas";
 import { defaultRegistry } from "../tools/registry";
 import { uuidv7 } from "./ids";
-import { principalOf, sha256Hex } from "./middleware/auth";
+import { bodyHashOf, principalOf } from "./middleware/auth";
 import type { AppEnv } from "./types";
 import { summarize } from "./validation";
 
@@ -73,7 +73,7 @@ export async function startRun(c: Context<AppEnv>, spec: NewRun): Promise<Respon
   const { tenant, quotas } = principalOf(c);
   const key = idempotencyKeyOf(c.req.header("Idempotency-Key"));
   const claim = key
-    ? await claimIdempotencyKey(database(c.env.DB), tenant, key, await sha256Hex(JSON.stringify(spec.body)), uuidv7())
+    ? await claimIdempotencyKey(database(c.env.DB), tenant, key, await bodyHashOf(spec.body), uuidv7())
     : { runId: uuidv7(), replayed: false };
   if (claim === "conflict") {
     throw new ApiError(422, "Idempotency-Key was already used with a different body", { type: "idempotency-conflict" });

@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { tokenBudget } from "../llm/budget";
 import { type ChatMessage, chat, LlmError, type ToolSpec, tokensOf } from "../llm/client";
 import { llmProvider } from "../llm/config";
+import { MAX_CALLS_PER_TURN } from "../tools/agent";
 import { outputBytes } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 
@@ -78,10 +79,14 @@ export async function runTurn(
     );
     const tokens = tokensOf(answer);
     await budget.spend(tokens);
+    // A turn keeps the calls it may make; of the rest, only how many (one huge answer of thousands
+    // of calls would otherwise become thousands of events and a run of megabytes).
+    const refused = Math.max(0, answer.toolCalls.length - MAX_CALLS_PER_TURN);
     const output: Json =
       answer.toolCalls.length > 0
         ? {
-            tool_calls: answer.toolCalls.map((c) => ({
+            ...(refused > 0 ? { calls_refused: refused } : {}),
+            tool_calls: answer.toolCalls.slice(0, MAX_CALLS_PER_TURN).map((c) => ({
               name: c.name,
               arguments: c.arguments,
               ...(c.invalid === undefined ? {} : { invalid: c.invalid }),
@@ -92,6 +97,14 @@ export async function runTurn(
     return { ok: true, output };
   } catch (err) {
     if (!(err instanceof LlmError)) throw err;
-    return { ok: false, error: { message: err.message, retryable: err.retryable, code: err.reason } };
+    return {
+      ok: false,
+      error: {
+        message: err.message,
+        retryable: err.retryable,
+        code: err.reason,
+        ...(err.retryAfterMs === null ? {} : { retry_after_ms: err.retryAfterMs }),
+      },
+    };
   }
 }

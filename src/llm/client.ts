@@ -1,3 +1,4 @@
+import { log } from "../observability/log";
 import { backoffDelay } from "../run/backoff";
 import type { LlmProvider } from "./config";
 import { openAiOnce } from "./openai";
@@ -36,12 +37,29 @@ export async function chat(provider: LlmProvider, messages: ChatMessage[], opts:
           ? await openAiOnce(provider, messages, opts)
           : await workersAiOnce(provider, messages, opts);
       return { ...result, latency_ms: Date.now() - started, tries };
-    } catch (err) {
-      if (!(err instanceof LlmError)) throw err;
+    } catch (thrown) {
+      const err = asLlmError(thrown);
       err.latency_ms = Date.now() - started;
       err.tries = tries;
       if (!err.retryable || tries >= MAX_TRIES) throw err;
-      await sleep(Math.max(50, backoffDelay(RETRY, tries, Math.random)));
+      // A provider that says when to come back is heard: soon, by this loop; later, by the
+      // caller's own retry (a step's backoff), with the wait it asked for.
+      if (err.retryAfterMs !== null && err.retryAfterMs > MAX_INLINE_RETRY_AFTER_MS) throw err;
+      await sleep(Math.max(50, err.retryAfterMs ?? 0, backoffDelay(RETRY, tries, Math.random)));
     }
   }
+}
+
+/** Longest `Retry-After` this loop waits out itself; a longer one ends the call (retryable). */
+const MAX_INLINE_RETRY_AFTER_MS = 5_000;
+
+/**
+ * What a provider client threw, as an `LlmError`. Anything else is an answer the client could not
+ * read (a shape no check foresaw): a bad response, not retried, never an internal error that
+ * would fail a request with a 500 or leave a queue message to be redelivered.
+ */
+function asLlmError(err: unknown): LlmError {
+  if (err instanceof LlmError) return err;
+  log("warn", "provider answer could not be read", { error: err });
+  return new LlmError("bad_response", "Provider answer could not be read", false);
 }

@@ -7,6 +7,8 @@ import {
   type ChatOptions,
   LlmError,
   MAX_RESPONSE_BYTES,
+  retryAfterMs,
+  settledUsage,
   type ToolCall,
   type UsageLimits,
   usageOf,
@@ -34,6 +36,35 @@ function wireMessage(m: ChatMessage): Json {
   return { role: m.role, content: m.content };
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** The first of an answer's `choices`, when it is an object. */
+function firstChoice(choices: unknown): Record<string, unknown> | null {
+  const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
+  return isRecord(first) ? first : null;
+}
+
+/** An `error` object in an answer or a stream chunk (a provider that fails after its 200): a retryable failure. */
+function providerError(error: unknown): void {
+  if (error === undefined || error === null) return;
+  const message = isRecord(error) && typeof error.message === "string" ? error.message.slice(0, 200) : "unknown";
+  throw new LlmError("provider_error", `Provider reported an error: ${message}`, true);
+}
+
+/**
+ * An answer must say something: text or tool calls. A refusal by the provider's content filter
+ * (`finish_reason: "content_filter"`) or an empty answer fails the call instead of passing as an
+ * empty success; neither is retried (the same request would get the same answer).
+ */
+function checkAnswer(text: string, toolCalls: ToolCall[], finish: string | null): void {
+  if (finish === "content_filter") {
+    throw new LlmError("refused", "Provider refused to answer (finish_reason content_filter)", false);
+  }
+  if (text.length === 0 && toolCalls.length === 0) {
+    throw new LlmError("bad_response", "Provider answer is empty: no text and no tool calls", false);
+  }
+}
+
 /** A provider's tool call, its arguments checked (src/llm/arguments.ts). */
 const toolCall = (id: string, name: unknown, args: unknown): ToolCall => ({
   id,
@@ -54,6 +85,7 @@ async function readStream(
   let text = "";
   let bytes = 0;
   let usage: ChatOnce["usage"] = null;
+  let finish: string | null = null;
   const calls = new Map<number, { id: string; name: string; args: string }>();
   for (;;) {
     const { done, value } = await reader.read();
@@ -72,35 +104,36 @@ async function readStream(
       if (!line.startsWith("data:")) continue;
       const payload = line.slice(5).trim();
       if (payload === "[DONE]") continue;
-      let chunk: {
-        model?: string;
-        usage?: Record<string, unknown>;
-        choices?: {
-          delta?: {
-            content?: unknown;
-            tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
-          };
-        }[];
-      };
+      let chunk: unknown;
       try {
         chunk = JSON.parse(payload);
       } catch (err) {
         if (err instanceof SyntaxError) throw new LlmError("bad_response", "Provider stream chunk is not JSON", false);
         throw err;
       }
-      if (chunk.model) model = chunk.model;
+      if (!isRecord(chunk)) throw new LlmError("bad_response", "Provider stream chunk is not a JSON object", false);
+      providerError(chunk.error);
+      if (typeof chunk.model === "string" && chunk.model) model = chunk.model;
       if (chunk.usage) usage = usageOf(chunk.usage, limits);
-      const delta = chunk.choices?.[0]?.delta;
-      if (typeof delta?.content === "string" && delta.content.length > 0) {
+      const choice = firstChoice(chunk.choices);
+      if (typeof choice?.finish_reason === "string") finish = choice.finish_reason;
+      const delta = isRecord(choice?.delta) ? choice.delta : {};
+      if (typeof delta.content === "string" && delta.content.length > 0) {
         text += delta.content;
         onDelta(delta.content);
       }
-      for (const tc of delta?.tool_calls ?? []) {
-        const i = tc.index ?? 0;
+      if (delta.tool_calls !== undefined && delta.tool_calls !== null && !Array.isArray(delta.tool_calls)) {
+        throw new LlmError("bad_response", "Provider stream's tool_calls is not an array", false);
+      }
+      for (const tc of (delta.tool_calls ?? []) as unknown[]) {
+        if (!isRecord(tc))
+          throw new LlmError("bad_response", "Provider stream has a tool call that is not an object", false);
+        const i = typeof tc.index === "number" && Number.isSafeInteger(tc.index) ? tc.index : 0;
         const call = calls.get(i) ?? { id: "", name: "", args: "" };
-        if (tc.id) call.id = tc.id;
-        if (tc.function?.name) call.name += tc.function.name;
-        if (tc.function?.arguments) call.args += tc.function.arguments;
+        const fn = isRecord(tc.function) ? tc.function : {};
+        if (typeof tc.id === "string" && tc.id) call.id = tc.id;
+        if (typeof fn.name === "string") call.name += fn.name;
+        if (typeof fn.arguments === "string") call.args += fn.arguments;
         calls.set(i, call);
       }
     }
@@ -108,7 +141,8 @@ async function readStream(
   const toolCalls: ToolCall[] = [...calls.entries()]
     .sort(([a], [b]) => a - b)
     .map(([i, c]) => toolCall(c.id || `call_${i}`, c.name, c.args));
-  return { text, toolCalls, model, usage };
+  checkAnswer(text, toolCalls, finish);
+  return { text, toolCalls, model, usage: settledUsage(usage, limits, text, toolCalls) };
 }
 
 /** One chat completion from an OpenAI-compatible endpoint (OpenAI, AI Gateway, vLLM, Ollama, …). */
@@ -148,7 +182,9 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
     if (!res.ok) {
       await res.body?.cancel();
       const retryable = res.status === 429 || res.status >= 500;
-      throw new LlmError("http_status", `Provider answered HTTP ${res.status}`, retryable, res.status);
+      const error = new LlmError("http_status", `Provider answered HTTP ${res.status}`, retryable, res.status);
+      error.retryAfterMs = retryAfterMs(res.headers.get("Retry-After"));
+      throw error;
     }
     if (stream && (res.headers.get("Content-Type") ?? "").includes("text/event-stream")) {
       return await readStream(res, p.model, limits, opts.onDelta as (text: string) => void);
@@ -156,36 +192,34 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
     const body = await res.text();
     if (body.length > MAX_RESPONSE_BYTES)
       throw new LlmError("too_large", `Provider answer over ${MAX_RESPONSE_BYTES} bytes`, false);
-    let parsed: {
-      model?: string;
-      choices?: {
-        message?: {
-          content?: unknown;
-          tool_calls?: { id?: unknown; function?: { name?: unknown; arguments?: unknown } }[];
-        };
-      }[];
-      usage?: Record<string, unknown>;
-    };
+    let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch (err) {
       if (err instanceof SyntaxError) throw new LlmError("bad_response", "Provider answer is not JSON", false);
       throw err;
     }
-    const message = parsed.choices?.[0]?.message;
-    const toolCalls: ToolCall[] = (Array.isArray(message?.tool_calls) ? message.tool_calls : []).map((c, i) =>
-      toolCall(typeof c?.id === "string" ? c.id : `call_${i}`, c?.function?.name, c?.function?.arguments ?? ""),
-    );
-    if (typeof message?.content !== "string" && toolCalls.length === 0) {
+    if (!isRecord(parsed)) throw new LlmError("bad_response", "Provider answer is not a JSON object", false);
+    providerError(parsed.error);
+    const choice = firstChoice(parsed.choices);
+    const message = isRecord(choice?.message) ? choice.message : {};
+    const asked = Array.isArray(message.tool_calls) ? (message.tool_calls as unknown[]) : [];
+    const toolCalls: ToolCall[] = asked.map((c, i) => {
+      const call = isRecord(c) ? c : {};
+      const fn = isRecord(call.function) ? call.function : {};
+      return toolCall(typeof call.id === "string" ? call.id : `call_${i}`, fn.name, fn.arguments ?? "");
+    });
+    if (typeof message.content !== "string" && toolCalls.length === 0) {
       throw new LlmError("bad_response", "Provider answer has no message content", false);
     }
-    const text = typeof message?.content === "string" ? message.content : "";
+    const text = typeof message.content === "string" ? message.content : "";
+    checkAnswer(text, toolCalls, typeof choice?.finish_reason === "string" ? choice.finish_reason : null);
     if (text && opts.onDelta) opts.onDelta(text);
     return {
       text,
       toolCalls,
-      model: parsed.model ?? p.model,
-      usage: usageOf(parsed.usage, limits),
+      model: typeof parsed.model === "string" && parsed.model ? parsed.model : p.model,
+      usage: settledUsage(usageOf(parsed.usage, limits), limits, text, toolCalls),
     };
   } catch (err) {
     if (controller.signal.aborted && !(err instanceof LlmError && err.reason === "timeout")) {

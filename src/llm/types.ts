@@ -47,13 +47,23 @@ export interface ChatResult {
 /** What one provider call returns before the retry loop adds latency and tries. */
 export type ChatOnce = Omit<ChatResult, "latency_ms" | "tries">;
 
-export type LlmFailure = "timeout" | "http_status" | "network" | "too_large" | "bad_response" | "budget_exhausted";
+export type LlmFailure =
+  | "timeout"
+  | "http_status"
+  | "network"
+  | "too_large"
+  | "bad_response"
+  | "provider_error"
+  | "refused"
+  | "budget_exhausted";
 
 /** A provider call that failed, with why and what it took (recorded in the run's events). */
 export class LlmError extends Error {
   /** Set by the retry loop: time spent over every try, and how many tries were made. */
   latency_ms = 0;
   tries = 1;
+  /** How long the provider asked to be left alone (`Retry-After` of a 429 or 503), or null. */
+  retryAfterMs: number | null = null;
   constructor(
     readonly reason: LlmFailure,
     message: string,
@@ -106,3 +116,40 @@ export function usageOf(raw: unknown, limits: UsageLimits): ChatResult["usage"] 
 export const tokensOf = (r: Pick<ChatResult, "usage">): number =>
   (tokenCount(r.usage?.prompt_tokens, MAX_PROMPT_TOKENS) ?? 0) +
   (tokenCount(r.usage?.completion_tokens, MAX_PROMPT_TOKENS) ?? 0);
+
+/** About how many characters make a token, for a call whose provider reports no usage. */
+const CHARS_PER_TOKEN = 4;
+
+/**
+ * What a call is charged: the provider's counts (`usageOf`), and where it reported none (no
+ * `usage`, as some gateways and streams without `include_usage` do, or a count that is not a
+ * number) an estimate of one token per 4 characters — of the request for the prompt, of the text
+ * and tool calls for the completion, at least one — so that `max_tokens` and the tenant's daily
+ * budget still bind. Estimates stay within the same limits as reported counts.
+ */
+export function settledUsage(
+  reported: ChatResult["usage"],
+  limits: UsageLimits,
+  text: string,
+  toolCalls: readonly ToolCall[],
+): NonNullable<ChatResult["usage"]> {
+  const written = text.length + (toolCalls.length > 0 ? JSON.stringify(toolCalls).length : 0);
+  return {
+    prompt_tokens: reported?.prompt_tokens ?? Math.min(MAX_PROMPT_TOKENS, Math.ceil(limits.prompt / CHARS_PER_TOKEN)),
+    completion_tokens:
+      reported?.completion_tokens ??
+      Math.min(Math.max(0, Math.floor(limits.completion)), Math.max(1, Math.ceil(written / CHARS_PER_TOKEN))),
+  };
+}
+
+/** Longest `Retry-After` honoured, in ms (RFC 9110: seconds, or an HTTP date). */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/** A `Retry-After` header in ms (0 to `MAX_RETRY_AFTER_MS`), or null when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | null {
+  if (header === null) return null;
+  const value = header.trim();
+  const ms = /^\d{1,10}$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  if (Number.isNaN(ms)) return null;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}

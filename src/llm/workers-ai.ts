@@ -3,7 +3,15 @@ import { valueNestsDeeperThan } from "../contracts/json-depth";
 import { LIMITS } from "../contracts/limits";
 import { checkArguments } from "./arguments";
 import type { LlmProvider } from "./config";
-import { type ChatMessage, type ChatOnce, type ChatOptions, LlmError, type ToolCall, usageOf } from "./types";
+import {
+  type ChatMessage,
+  type ChatOnce,
+  type ChatOptions,
+  LlmError,
+  settledUsage,
+  type ToolCall,
+  usageOf,
+} from "./types";
 
 type WorkersAi = Extract<LlmProvider, { kind: "workers-ai" }>;
 
@@ -57,15 +65,13 @@ export async function workersAiOnce(p: WorkersAi, messages: ChatMessage[], opts:
     name: typeof c?.name === "string" ? c.name : "",
     ...checkArguments(c?.arguments),
   }));
+  const limits = { prompt: new TextEncoder().encode(JSON.stringify(input)).length, completion: opts.maxTokens };
   if (!text && toolCalls.length === 0) throw new LlmError("bad_response", "Workers AI answer has no response", false);
   if (text && opts.onDelta) opts.onDelta(text);
   return {
     text,
     toolCalls,
     model: p.model,
-    usage: usageOf(r.usage, {
-      prompt: new TextEncoder().encode(JSON.stringify(input)).length,
-      completion: opts.maxTokens,
-    }),
+    usage: settledUsage(usageOf(r.usage, limits), limits, text, toolCalls),
   };
 }

@@ -2,7 +2,7 @@ import type { Json } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
 import { MAX_PROMPT_CHARS } from "../llm/types";
 import { resolveReferences } from "../plan/references";
-import { AGENT_DEFAULTS, callableByAgent } from "../tools/agent";
+import { AGENT_DEFAULTS, callableByAgent, MAX_CALLS_PER_TURN } from "../tools/agent";
 import { classifyError } from "../tools/errors";
 import { parseToolInput } from "../tools/input";
 import { modelParameters } from "../tools/model-schema";
@@ -13,8 +13,6 @@ import type { EventDraft } from "./events";
 import type { RunState, StepState } from "./state";
 import { ACTIVE, DONE, newTask } from "./tasks";
 
-/** Most tool calls one model turn may ask for; more are answered as errors, not run. */
-export const MAX_CALLS_PER_TURN = 16;
 /** A tool's result as the model sees it in the transcript (keeps prompts bounded). */
 const MAX_RESULT_CHARS = 4000;
 /** Tokens one turn may ask the provider for. */
@@ -48,8 +46,9 @@ const positiveInt = (v: Json | undefined, fallback: number): number =>
  */
 export function agentConfig(s: StepState, ctx: DecideContext): AgentConfig {
   const input = s.input as { goal?: Json; tools?: Json; max_turns?: Json; max_tokens?: Json };
+  // A tool named twice is offered once: some providers refuse a request that names a function twice.
   const tools = Array.isArray(input.tools)
-    ? input.tools.map(String)
+    ? [...new Set(input.tools.map(String))]
     : [...ctx.registry.values()].filter((t) => callableByAgent(t)).map((t) => t.name);
   return {
     goal: typeof input.goal === "string" ? input.goal : "",
@@ -203,10 +202,17 @@ const OMITTED = "(result omitted to keep the prompt within its limit)";
 interface TurnMessages {
   assistant: { role: "assistant"; tool_calls: { id: string; name: string; arguments: Json }[] };
   results: { role: "tool"; tool_call_id: string; content: string }[];
+  /** Said after the results: the calls the turn asked for beyond `MAX_CALLS_PER_TURN`, not run. */
+  note: { role: "user"; content: string } | null;
 }
 
 const sizeOf = (t: TurnMessages) =>
-  JSON.stringify(t.assistant.tool_calls).length + t.results.reduce((n, r) => n + r.content.length, 0);
+  JSON.stringify(t.assistant.tool_calls).length +
+  t.results.reduce((n, r) => n + r.content.length, 0) +
+  (t.note?.content.length ?? 0);
+
+const refusedNote = (n: number) =>
+  `(${n} more tool call${n === 1 ? "" : "s"} of that turn ${n === 1 ? "was" : "were"} not run: at most ${MAX_CALLS_PER_TURN} per turn.)`;
 
 /**
  * Keeps the transcript within `budget` characters, oldest first: earlier results are replaced by a
@@ -248,6 +254,8 @@ export function agentTurnContext(_state: RunState, s: StepState, ctx: DecideCont
     if (turn.phase !== "succeeded") continue;
     const calls = agent.calls.filter((c) => c.turn === turn.ref.index);
     if (calls.length === 0) continue;
+    const recorded = (turn.output ?? {}) as { calls_refused?: Json };
+    const refused = typeof recorded.calls_refused === "number" ? recorded.calls_refused : 0;
     turns.push({
       assistant: {
         role: "assistant",
@@ -259,11 +267,12 @@ export function agentTurnContext(_state: RunState, s: StepState, ctx: DecideCont
         content:
           c.phase === "succeeded" ? clip(JSON.stringify(c.output)) : `Error: ${c.error ?? "the call did not complete"}`,
       })),
+      note: refused > 0 ? { role: "user", content: refusedNote(refused) } : null,
     });
   }
   const fitted = fitTranscript(turns, MAX_PROMPT_CHARS - PROMPT_OVERHEAD_CHARS - cfg.goal.length);
   const messages: Json[] = fitted.dropped ? [{ role: "user", content: leftOut(fitted.dropped) }] : [];
-  for (const t of fitted.turns) messages.push(t.assistant, ...t.results);
+  for (const t of fitted.turns) messages.push(t.assistant, ...t.results, ...(t.note ? [t.note] : []));
   return {
     goal: cfg.goal,
     tools: cfg.tools.flatMap((name) => {

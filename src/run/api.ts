@@ -1,3 +1,4 @@
+import type { SignalIdempotency } from "../contracts/body-hash";
 import type { Json } from "../contracts/common";
 import type { Plan } from "../contracts/plan";
 import type { RerunOf } from "../contracts/recovery";
@@ -77,7 +78,7 @@ export interface RunApi {
   signal(
     name: string,
     data: Json,
-    idempotency: { key: string; bodyHash: string } | null,
+    idempotency: SignalIdempotency | null,
   ): Promise<Result<SignalAnswer & { replayed?: true }>>;
   callback(token: string, body: CallbackBody): Promise<Result<CallbackAnswer>>;
   snapshot(): Promise<RunSnapshot | null>;

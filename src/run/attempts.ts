@@ -203,6 +203,7 @@ function successData(ref: TaskRef, output: Json): Record<string, Json> {
     tokens: typeof o.tokens === "number" ? o.tokens : 0,
     ...(typeof o.answer === "string" ? { answer: o.answer } : { tool_calls: o.tool_calls ?? [] }),
     ...(typeof o.answer_bytes === "number" ? { answer_bytes: o.answer_bytes } : {}),
+    ...(typeof o.calls_refused === "number" ? { calls_refused: o.calls_refused } : {}),
   };
 }
 

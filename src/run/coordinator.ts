@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { now as clockNow } from "../clock";
 import { intVar } from "../config";
+import type { SignalIdempotency } from "../contracts/body-hash";
 import type { Json } from "../contracts/common";
 import type { Run, RunEvent } from "../contracts/run";
 import type { StepMessage } from "../contracts/tool";
@@ -293,7 +294,7 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   async signal(
     name: string,
     data: Json,
-    idempotency: { key: string; bodyHash: string } | null,
+    idempotency: SignalIdempotency | null,
   ): Promise<Result<SignalAnswer & { replayed?: true }>> {
     const result = await this.decide((s, ctx) => onSignal(s, name, data, idempotency, ctx.now));
     if (!result.ok) return result;

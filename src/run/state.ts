@@ -317,6 +317,7 @@ function turnOutput(d: Record<string, Json>): Json {
     answer: d.answer ?? null,
     tokens: d.tokens ?? 0,
     ...(typeof d.answer_bytes === "number" ? { answer_bytes: d.answer_bytes } : {}),
+    ...(typeof d.calls_refused === "number" ? { calls_refused: d.calls_refused } : {}),
   };
 }
 

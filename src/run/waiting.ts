@@ -1,3 +1,4 @@
+import { type SignalIdempotency, sameBody } from "../contracts/body-hash";
 import type { Json } from "../contracts/common";
 import type { ApproveBody, CallbackBody, WaitingInfo } from "../contracts/waiting";
 import { findReferences, resolveReferences } from "../plan/references";
@@ -235,12 +236,12 @@ export function onSignal(
   state: RunState,
   name: string,
   data: Json,
-  idempotency: { key: string; bodyHash: string } | null,
+  idempotency: SignalIdempotency | null,
   now: number,
 ): Decision<SignalAccepted> {
   if (idempotency) {
     const seen = state.signalKeys.get(idempotency.key);
-    if (seen && seen.bodyHash !== idempotency.bodyHash)
+    if (seen && !sameBody(seen.bodyHash, idempotency.body))
       return refuse(422, "Idempotency-Key was already used with a different signal");
     if (seen) return { ok: true, drafts: [], answer: { ...seen.answer, replayed: true } };
   }
@@ -271,7 +272,7 @@ export function onSignal(
       name,
       data,
       delivered_to: delivered,
-      ...(idempotency ? { idempotency_key: idempotency.key, body_hash: idempotency.bodyHash } : {}),
+      ...(idempotency ? { idempotency_key: idempotency.key, body_hash: idempotency.body.hash } : {}),
     },
   };
   const drafts = waiting ? [received, succeeded(waiting, { name, data, received_at: iso(now) })] : [received];

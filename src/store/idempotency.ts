@@ -1,4 +1,5 @@
 import { and, eq, lt } from "drizzle-orm";
+import { type BodyHash, sameBody } from "../contracts/body-hash";
 import type { Database } from "./db";
 import { idempotencyKeys } from "./schema";
 
@@ -16,17 +17,17 @@ export async function claimIdempotencyKey(
   db: Database,
   tenant: string,
   key: string,
-  bodyHash: string,
+  body: BodyHash,
   newRunId: string,
 ): Promise<{ runId: string; replayed: boolean } | "conflict"> {
   const now = Date.now();
   const cutoff = new Date(now - IDEMPOTENCY_TTL_MS).toISOString();
   const claimed = await db
     .insert(idempotencyKeys)
-    .values({ tenant, key, bodyHash, runId: newRunId, createdAt: new Date(now).toISOString() })
+    .values({ tenant, key, bodyHash: body.hash, runId: newRunId, createdAt: new Date(now).toISOString() })
     .onConflictDoUpdate({
       target: [idempotencyKeys.tenant, idempotencyKeys.key],
-      set: { bodyHash, runId: newRunId, createdAt: new Date(now).toISOString() },
+      set: { bodyHash: body.hash, runId: newRunId, createdAt: new Date(now).toISOString() },
       setWhere: lt(idempotencyKeys.createdAt, cutoff),
     })
     .returning({ runId: idempotencyKeys.runId })
@@ -38,7 +39,7 @@ export async function claimIdempotencyKey(
     .where(and(eq(idempotencyKeys.tenant, tenant), eq(idempotencyKeys.key, key)))
     .get();
   if (!row) return { runId: newRunId, replayed: false };
-  return row.bodyHash === bodyHash ? { runId: row.runId, replayed: true } : "conflict";
+  return sameBody(row.bodyHash, body) ? { runId: row.runId, replayed: true } : "conflict";
 }
 
 /** Deletes keys past their 24 h (the hourly cron); an expired key is also taken over on reuse. */

@@ -4,6 +4,12 @@ import { DEFAULT_RETRY, defineTool, type Tool } from "./types";
 
 export const AGENT_DEFAULTS = { maxTurns: 8, maxTokens: 8000 } as const;
 
+/**
+ * Most tool calls one model turn may ask for. A turn records the first ones only and how many more
+ * it asked for (`calls_refused`); the model is told they were not run, in one note.
+ */
+export const MAX_CALLS_PER_TURN = 16;
+
 /** Tools an agent may call: everything a consumer can run (not the coordinator's control tools). */
 export const callableByAgent = (tool: Tool | undefined): tool is Tool =>
   tool !== undefined && tool.control === undefined;

@@ -6,11 +6,17 @@
 export class ToolError extends Error {
   readonly retryable: boolean;
   readonly code: string;
-  constructor(message: string, opts: { retryable: boolean; code?: string; cause?: unknown }) {
+  /** The earliest a retry is useful (an upstream's `Retry-After`), or undefined. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    opts: { retryable: boolean; code?: string; cause?: unknown; retryAfterMs?: number | null },
+  ) {
     super(message, { cause: opts.cause });
     this.name = "ToolError";
     this.retryable = opts.retryable;
     this.code = opts.code ?? (opts.retryable ? "transient" : "invalid_input");
+    this.retryAfterMs = opts.retryAfterMs ?? undefined;
   }
 }
 
@@ -30,7 +36,12 @@ export interface FailureInfo {
 /** Classifies anything thrown by a tool into a recorded failure. */
 export function classifyError(err: unknown): FailureInfo {
   if (err instanceof ToolError) {
-    return { message: err.message, retryable: err.retryable, code: err.code };
+    return {
+      message: err.message,
+      retryable: err.retryable,
+      code: err.code,
+      ...(err.retryAfterMs === undefined ? {} : { retry_after_ms: err.retryAfterMs }),
+    };
   }
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
     return { message: "Step timed out", retryable: true, code: "timeout" };

@@ -38,7 +38,7 @@ export const llmTool = defineTool({
       return { text: answer.text };
     } catch (err) {
       if (!(err instanceof LlmError)) throw err;
-      throw new ToolError(err.message, { retryable: err.retryable, code: err.reason });
+      throw new ToolError(err.message, { retryable: err.retryable, code: err.reason, retryAfterMs: err.retryAfterMs });
     }
   },
 });

@@ -127,7 +127,15 @@ export function harness(steps: PlanStep[], opts: HarnessOptions = {}) {
     approve: (n: number, body = {}) => decided((s, c) => onApprove(s, n, body, "api", c)),
     reject: (n: number, reason?: string) => decided((s) => onReject(s, n, reason)),
     signal: (name: string, data: Json = null, key?: string) =>
-      decided((s, c) => onSignal(s, name, data, key ? { key, bodyHash: JSON.stringify(data) } : null, c.now)),
+      decided((s, c) =>
+        onSignal(
+          s,
+          name,
+          data,
+          key ? { key, body: { hash: JSON.stringify(data), legacy: JSON.stringify(data) } } : null,
+          c.now,
+        ),
+      ),
     callback: (token: string, body = {}) => decided((s, c) => onCallback(s, token, body, c)),
     now: () => now,
   };

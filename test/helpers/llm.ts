@@ -10,10 +10,13 @@ export type Turn =
       /** `raw` is the arguments' text as the provider sends it (when it is not `arguments` as JSON). */
       tool_calls: ({ name: string; arguments: unknown } | { name: string; raw: string })[];
       tokens?: number;
-      usage?: Usage;
+      /** null: the answer reports no usage at all. */
+      usage?: Usage | null;
     }
-  | { answer: string; tokens?: number; chunks?: string[]; usage?: Usage }
-  | { status: number }
+  | { answer: string; tokens?: number; chunks?: string[]; usage?: Usage | null }
+  | { status: number; headers?: Record<string, string> }
+  /** Any answer at all, as the provider sends it (a body of `null`, a stream of odd chunks). */
+  | { respond: () => Response }
   | "hang";
 
 export interface SeenRequest {
@@ -29,7 +32,8 @@ export interface SeenRequest {
 
 /** The usage a provider reports; a scripted turn may report any numbers (negative, 1e308). */
 type Usage = { prompt_tokens: number; completion_tokens: number };
-const usageOf = (turn: { tokens?: number; usage?: Usage }): Usage => {
+const usageOf = (turn: { tokens?: number; usage?: Usage | null }): Usage | undefined => {
+  if (turn.usage === null) return undefined;
   const tokens = turn.tokens ?? 50;
   return turn.usage ?? { prompt_tokens: Math.ceil(tokens / 2), completion_tokens: Math.floor(tokens / 2) };
 };
@@ -40,7 +44,8 @@ function sse(events: unknown[]): Response {
 }
 
 function reply(turn: Exclude<Turn, "hang">, stream: boolean): Response {
-  if ("status" in turn) return new Response("upstream says no", { status: turn.status });
+  if ("respond" in turn) return turn.respond();
+  if ("status" in turn) return new Response("upstream says no", { status: turn.status, headers: turn.headers ?? {} });
   const usage = usageOf(turn);
   if ("answer" in turn) {
     if (!stream) {

@@ -373,6 +373,47 @@ describe("correctness: Idempotency-Key after retention", () => {
   });
 });
 
+describe("correctness: an Idempotency-Key retry is the same body whatever its key order", () => {
+  const reversed = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).reverse());
+
+  it("POST /runs replays a body whose tool_input has its keys in another order; another value is a 422", async () => {
+    const text = `key order ${crypto.randomUUID()}`;
+    const input = { action: "add", text };
+    const body = (tool_input: unknown) => ({
+      prompt: "once",
+      plan: { steps: [{ step_number: 1, tool_name: "todo_store", tool_input }] },
+    });
+    const headers = { "Idempotency-Key": `order-${crypto.randomUUID()}` };
+    const first = await api("/api/v1/runs", { method: "POST", json: body(input), headers });
+    expect(first.status).toBe(201);
+    const replay = await api("/api/v1/runs", { method: "POST", json: body(reversed(input)), headers });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    const runId = ((await first.json()) as Run).run_id;
+    expect(((await replay.json()) as Run).run_id).toBe(runId);
+    const other = await api("/api/v1/runs", { method: "POST", json: body({ ...input, text: `${text}!` }), headers });
+    expect(other.status).toBe(422);
+    await waitForRun(runId);
+    expect(await todoCount(text)).toBe(1);
+  });
+
+  it("a signal replays with its data's keys in another order", async () => {
+    const run = await createRun({
+      prompt: "wait for a signal",
+      plan: { steps: [{ step_number: 1, tool_name: "signal", tool_input: { name: "paid", timeout_ms: 60_000 } }] },
+    });
+    const headers = { "Idempotency-Key": `signal-order-${crypto.randomUUID()}` };
+    const data = { amount: 10, currency: "EUR", meta: { a: 1, b: [{ x: 1, y: 2 }] } };
+    const send = (d: unknown) =>
+      api(`/api/v1/runs/${run.run_id}/signals/paid`, { method: "POST", json: { data: d }, headers });
+    expect((await send(data)).status).toBe(202);
+    const replay = await send({ meta: { b: [{ y: 2, x: 1 }], a: 1 }, currency: "EUR", amount: 10 });
+    expect(replay.status).toBe(202);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect((await send({ ...data, amount: 11 })).status).toBe(422);
+  });
+});
+
 describe("tests cover what runs in production", () => {
   it("a pure calculation completes within its POST (placement default: the coordinator runs it)", async () => {
     const run = await createRun({ prompt: "calculate (41*7)+13" });

@@ -1,6 +1,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { type BodyHash, canonicalJson } from "../../contracts/body-hash";
 import type { Env } from "../../env";
 import { ApiError } from "../../http/problem";
 import { database } from "../../store/db";
@@ -32,6 +33,12 @@ export interface Principal {
 export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The `Idempotency-Key` hashes of a request body (src/contracts/body-hash.ts). */
+export async function bodyHashOf(body: unknown): Promise<BodyHash> {
+  const [hash, legacy] = await Promise.all([sha256Hex(canonicalJson(body)), sha256Hex(JSON.stringify(body))]);
+  return { hash, legacy };
 }
 
 /** The principal of an API key, or null for an unknown or revoked key (or the dev key outside development). */

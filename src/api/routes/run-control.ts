@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
+import { type SignalIdempotency, sameBody } from "../../contracts/body-hash";
 import type { Json } from "../../contracts/common";
 import { cancelBodySchema } from "../../contracts/recovery";
 import { runIdParamSchema, runSchema } from "../../contracts/run";
@@ -17,7 +18,7 @@ import type { Result, RunApi } from "../../run/api";
 import { runStub } from "../../run/stub";
 import { readArchivedEvents, readArchivedRun } from "../../store/archive-read";
 import { database } from "../../store/db";
-import { principalOf, sha256Hex } from "../middleware/auth";
+import { bodyHashOf, principalOf } from "../middleware/auth";
 import { json, problem } from "../responses";
 import { idempotencyKeyOf } from "../run-creation";
 import type { AppEnv } from "../types";
@@ -136,12 +137,12 @@ async function archivedSignal(
   c: Context<AppEnv>,
   tenant: string,
   runId: string,
-  idempotency: { key: string; bodyHash: string },
+  idempotency: SignalIdempotency,
 ): Promise<(SignalAnswer & { replayed: true }) | null> {
   const events = await readArchivedEvents(database(c.env.DB), tenant, runId, 0, Number.MAX_SAFE_INTEGER);
   const received = events?.find((e) => e.type === "signal.received" && e.data?.idempotency_key === idempotency.key);
   if (!received?.data) return null;
-  if (received.data.body_hash !== idempotency.bodyHash) {
+  if (!sameBody(String(received.data.body_hash), idempotency.body)) {
     throw new ApiError(422, "Idempotency-Key was already used with a different signal");
   }
   const delivered = typeof received.data.delivered_to === "number" ? received.data.delivered_to : null;
@@ -180,9 +181,7 @@ controlRoutes.openapi(sendSignal, async (c) => {
   const { run_id, name } = c.req.valid("param");
   const body = bodyOf<z.infer<typeof signalBodySchema>>(c);
   const key = idempotencyKeyOf(c.req.header("Idempotency-Key"));
-  const idempotency = key
-    ? { key, bodyHash: await sha256Hex(JSON.stringify({ name, data: body.data ?? null })) }
-    : null;
+  const idempotency = key ? { key, body: await bodyHashOf({ name, data: body.data ?? null }) } : null;
   const { replayed, ...answer } = await command(
     c,
     run_id,
