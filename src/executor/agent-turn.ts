@@ -1,10 +1,11 @@
 import type { Json } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
 import type { Env } from "../env";
-import { tokenBudget } from "../llm/budget";
+import { BUDGET_BUSY_RETRY_MS, estimatedCost, type Hold, tokenBudget } from "../llm/budget";
 import { type ChatMessage, chat, LlmError, type ToolSpec, tokensOf } from "../llm/client";
 import { llmProvider } from "../llm/config";
 import { MAX_CALLS_PER_TURN } from "../tools/agent";
+import type { FailureInfo } from "../tools/errors";
 import { outputBytes } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 
@@ -60,25 +61,19 @@ export async function runTurn(
     };
   }
   const turn = grant.turn as unknown as TurnContext;
-  const budget = tokenBudget(env, tenant);
-  if ((await budget.left()) <= 0) {
-    return {
-      ok: false,
-      error: {
-        message: `budget_exhausted: the tenant's ${budget.limit} LLM tokens for today are spent`,
-        retryable: false,
-        code: "budget_exhausted",
-      },
-    };
-  }
+  const messages: ChatMessage[] = [
+    { role: "system", content: SYSTEM },
+    { role: "user", content: turn.goal },
+    ...turn.messages,
+  ];
+  const held = await tokenBudget(env, tenant).hold(
+    estimatedCost(JSON.stringify(messages).length + JSON.stringify(turn.tools).length, turn.max_tokens),
+  );
+  if (!held.ok) return { ok: false, error: budgetRefusal(held) };
+  let tokens = 0;
   try {
-    const answer = await chat(
-      provider,
-      [{ role: "system", content: SYSTEM }, { role: "user", content: turn.goal }, ...turn.messages],
-      { maxTokens: turn.max_tokens, tools: turn.tools, onDelta },
-    );
-    const tokens = tokensOf(answer);
-    await budget.spend(tokens);
+    const answer = await chat(provider, messages, { maxTokens: turn.max_tokens, tools: turn.tools, onDelta });
+    tokens = tokensOf(answer);
     // A turn keeps the calls it may make; of the rest, only how many (one huge answer of thousands
     // of calls would otherwise become thousands of events and a run of megabytes).
     const refused = Math.max(0, answer.toolCalls.length - MAX_CALLS_PER_TURN);
@@ -106,5 +101,14 @@ export async function runTurn(
         ...(err.retryAfterMs === null ? {} : { retry_after_ms: err.retryAfterMs }),
       },
     };
+  } finally {
+    await held.settle(tokens);
   }
+}
+
+/** A turn the budget refused: for good when the day is spent; retried soon while others hold what is left. */
+function budgetRefusal(held: Extract<Hold, { ok: false }>): FailureInfo {
+  return held.code === "budget_busy"
+    ? { message: held.message, retryable: true, code: held.code, retry_after_ms: BUDGET_BUSY_RETRY_MS }
+    : { message: held.message, retryable: false, code: held.code };
 }

@@ -5,23 +5,58 @@ import { gateStub } from "../tenancy/gate";
 /** Default LLM tokens a tenant may use per UTC day (`LLM_TOKENS_PER_DAY`). */
 export const DEFAULT_TOKENS_PER_DAY = 1_000_000;
 
+/** When a call refused because others hold what is left is worth retrying. */
+export const BUDGET_BUSY_RETRY_MS = 1000;
+
 const today = (now = Date.now()) => new Date(now).toISOString().slice(0, 10);
+
+/** About how many characters make a token: a call's hold is estimated with it. */
+const CHARS_PER_TOKEN = 4;
+
+/** What a call may cost: its prompt (characters / 4) and all it may write. */
+export const estimatedCost = (promptChars: number, maxTokens: number): number =>
+  Math.ceil(promptChars / CHARS_PER_TOKEN) + maxTokens;
+
+export type Hold =
+  | { ok: true; settle: (tokens: number) => Promise<void> }
+  | { ok: false; code: "budget_exhausted" | "budget_busy"; message: string };
 
 /**
  * A tenant's daily LLM token budget, kept by its gate and shared by the planner, the `llm` tool
- * and agent steps. Checked before a call (a spent budget refuses it) and charged after, with the
- * tokens the provider reported; a call in flight may overrun the day's budget by its own size.
+ * and agent steps. A call holds its estimated cost first (refused when the day is spent, or —
+ * retryable — while calls in flight hold what is left), then settles with the tokens the provider
+ * reported. Calls at the same moment therefore share what is left instead of each spending it.
  */
 export const tokenBudget = (env: Env, tenant: string) => {
   const limit = intVar(env.LLM_TOKENS_PER_DAY, DEFAULT_TOKENS_PER_DAY);
   const gate = gateStub(env, tenant);
   return {
     limit,
-    async left(): Promise<number> {
-      return (await gate.tokens(today(), limit, 0)).left;
-    },
-    async spend(tokens: number): Promise<void> {
-      if (tokens > 0) await gate.tokens(today(), limit, tokens);
+    async hold(want: number): Promise<Hold> {
+      const id = crypto.randomUUID();
+      const answer = await gate.holdTokens(today(), limit, want, id);
+      if (answer.held) {
+        let settled = false;
+        return {
+          ok: true,
+          settle: async (tokens) => {
+            if (settled) return;
+            settled = true;
+            await gate.settleTokens(today(), id, tokens);
+          },
+        };
+      }
+      return answer.spent
+        ? {
+            ok: false,
+            code: "budget_exhausted",
+            message: `budget_exhausted: the tenant's ${limit} LLM tokens for today are spent`,
+          }
+        : {
+            ok: false,
+            code: "budget_busy",
+            message: `budget_busy: calls in flight hold the ${answer.left} LLM tokens left of the tenant's ${limit} for today`,
+          };
     },
   };
 };

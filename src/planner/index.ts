@@ -1,4 +1,4 @@
 export { PromptParseError } from "./errors";
 export type { LlmCall } from "./llm";
-export { LlmPlanError, planWithLlm } from "./llm";
+export { LlmPlanError, PLAN_MAX_TOKENS, planWithLlm } from "./llm";
 export { planWithRules } from "./rules";

@@ -63,6 +63,9 @@ export function planJsonSchema(registry: ToolRegistry): Record<string, Json> {
   };
 }
 
+/** Tokens a planning call may write (a plan of 50 steps fits). */
+export const PLAN_MAX_TOKENS = 4096;
+
 function systemPrompt(registry: ToolRegistry): string {
   const catalog = [...registry.values()]
     .map(
@@ -145,7 +148,7 @@ export async function planWithLlm(
       throw new LlmPlanError("circuit_open", "the LLM provider's circuit breaker is open", calls);
     let answer: Awaited<ReturnType<typeof chat>>;
     try {
-      answer = await chat(provider, messages, { maxTokens: 4096, jsonSchema: schema });
+      answer = await chat(provider, messages, { maxTokens: PLAN_MAX_TOKENS, jsonSchema: schema });
       breaker.report(true);
     } catch (err) {
       if (!(err instanceof LlmError)) throw err;

@@ -1,10 +1,10 @@
 import { BreakerClient } from "../breaker/breaker";
 import type { RunEvent } from "../contracts/run";
 import type { Env } from "../env";
-import { tokenBudget } from "../llm/budget";
+import { estimatedCost, type Hold, tokenBudget } from "../llm/budget";
 import { llmProvider } from "../llm/config";
 import { PlanValidationError, validatePlan } from "../plan/validate";
-import { type LlmCall, LlmPlanError, planWithLlm, planWithRules } from "../planner";
+import { type LlmCall, LlmPlanError, PLAN_MAX_TOKENS, planWithLlm, planWithRules } from "../planner";
 import type { ToolRegistry } from "../tools/registry";
 import type { CreateRunCommand } from "./api";
 import type { EventDraft } from "./events";
@@ -87,19 +87,20 @@ export async function planRun(
   if (cmd.planner === "llm" && !provider) return [{ type: "run.failed", data: { error: NO_PROVIDER } }];
   if (cmd.planner === "rules" || !provider) return [rulesPlan(cmd, registry, provider !== null)];
 
-  // The tenant's daily LLM token budget is shared with the llm tool and agent steps.
-  const budget = tokenBudget(env, cmd.tenant);
-  if ((await budget.left()) <= 0) {
-    const detail = `the tenant's ${budget.limit} LLM tokens for today are spent`;
+  // The tenant's daily LLM token budget is shared with the llm tool and agent steps: planning holds
+  // what its two rounds may cost, waiting a moment for calls in flight to settle.
+  const held = await holdForPlanning(tokenBudget(env, cmd.tenant), cmd.prompt.length);
+  if (!held.ok) {
+    const detail = held.message.replace(/^budget_\w+: /, "");
     if (cmd.planner === "llm")
-      return [{ type: "run.failed", data: { error: `LLM planner failed (budget_exhausted): ${detail}` } }];
+      return [{ type: "run.failed", data: { error: `LLM planner failed (${held.code}): ${detail}` } }];
     return [
-      { type: "plan.fallback", data: { from: "llm", to: "rules", reason: "budget_exhausted", detail } },
+      { type: "plan.fallback", data: { from: "llm", to: "rules", reason: held.code, detail } },
       rulesPlan(cmd, registry, true),
     ];
   }
   const charge = (calls: LlmCall[]) =>
-    waitUntil(budget.spend(calls.reduce((n, c) => n + (c.prompt_tokens ?? 0) + (c.completion_tokens ?? 0), 0)));
+    waitUntil(held.settle(calls.reduce((n, c) => n + (c.prompt_tokens ?? 0) + (c.completion_tokens ?? 0), 0)));
 
   let probe = false;
   const breaker = {
@@ -115,7 +116,10 @@ export async function planRun(
     charge(calls);
     return [...calls.map(callEvent), { type: "run.planned", data: { plan } }];
   } catch (err) {
-    if (!(err instanceof LlmPlanError)) throw err;
+    if (!(err instanceof LlmPlanError)) {
+      charge([]);
+      throw err;
+    }
     charge(err.calls);
     const calls = err.calls.map(callEvent);
     if (cmd.planner === "llm") {
@@ -126,5 +130,21 @@ export async function planRun(
       { type: "plan.fallback", data: { from: "llm", to: "rules", reason: err.reason, detail: err.detail } },
       rulesPlan(cmd, registry, true),
     ];
+  }
+}
+
+/** What planning may cost: two rounds (a plan and its repair) of the planner's prompt and answer. */
+const PLANNING_COST = (promptChars: number) => 2 * estimatedCost(promptChars + PLANNER_PROMPT_CHARS, PLAN_MAX_TOKENS);
+/** The planner's own instructions and tool list, about (src/planner/llm.ts). */
+const PLANNER_PROMPT_CHARS = 8000;
+/** How long planning waits for calls in flight to leave room in the budget. */
+const BUSY_WAITS = [250, 500, 1000];
+
+async function holdForPlanning(budget: ReturnType<typeof tokenBudget>, promptChars: number): Promise<Hold> {
+  for (let i = 0; ; i++) {
+    const held = await budget.hold(PLANNING_COST(promptChars));
+    const wait = BUSY_WAITS[i];
+    if (held.ok || held.code !== "budget_busy" || wait === undefined) return held;
+    await new Promise((r) => setTimeout(r, wait));
   }
 }

@@ -7,6 +7,7 @@ import { faultInjector } from "../faults";
 import { count, countedEnv, countedSql, countedStub, counting } from "../observability/cost";
 import { log } from "../observability/log";
 import type { RunSnapshot } from "../run/snapshot";
+import { type HoldAnswer, holdTokens, settleTokens, TOKEN_TABLES } from "./token-holds";
 
 export interface Admission {
   allowed: boolean;
@@ -112,7 +113,7 @@ export class TenantGate extends DurableObject<Env> {
         run_id TEXT NOT NULL, step_number INTEGER NOT NULL, since TEXT NOT NULL, timeout_at TEXT,
         message TEXT NOT NULL, prompt TEXT NOT NULL, PRIMARY KEY (run_id, step_number))`);
       this.sql.exec("CREATE INDEX IF NOT EXISTS approvals_oldest ON approvals (since, run_id, step_number)");
-      this.sql.exec("CREATE TABLE IF NOT EXISTS tokens (day TEXT PRIMARY KEY, used INTEGER NOT NULL)");
+      for (const table of TOKEN_TABLES) this.sql.exec(table);
       this.ready = true;
     }
     return this.ready;
@@ -427,24 +428,16 @@ export class TenantGate extends DurableObject<Env> {
     }));
   }
 
-  /**
-   * The tenant's LLM token budget for a UTC day: `spend` tokens (0 to only look) and answer what
-   * is left. Shared by the planner, the `llm` tool and agent steps.
-   */
-  async tokens(day: string, limit: number, spend: number): Promise<{ used: number; left: number }> {
-    if (spend > 0) {
-      this.tables(true);
-      this.sql.exec(
-        "INSERT INTO tokens (day, used) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET used = used + excluded.used",
-        day,
-        spend,
-      );
-      this.sql.exec("DELETE FROM tokens WHERE day < ?", day);
-    }
-    const used = this.tables(false)
-      ? (this.sql.exec<{ used: number }>("SELECT used FROM tokens WHERE day = ?", day).toArray()[0]?.used ?? 0)
-      : 0;
-    return { used, left: Math.max(0, limit - used) };
+  /** Holds tokens of the tenant's daily LLM budget for a call in flight (src/tenancy/token-holds.ts). */
+  async holdTokens(day: string, limit: number, want: number, id: string): Promise<HoldAnswer> {
+    this.tables(true);
+    return holdTokens(this.sql, day, limit, want, id, Date.now());
+  }
+
+  /** Ends a call's hold and charges what it cost. */
+  async settleTokens(day: string, id: string, spend: number): Promise<void> {
+    this.tables(true);
+    settleTokens(this.sql, day, id, spend);
   }
 }
 
@@ -463,7 +456,8 @@ export interface GateApi {
   approvals(limit: number, after: { s: string; r: string; n: number } | null): Promise<Approval[]>;
   unfinished(since: string, until: string): Promise<Record<string, number>>;
   unfinishedRunIds(): Promise<string[]>;
-  tokens(day: string, limit: number, spend: number): Promise<{ used: number; left: number }>;
+  holdTokens(day: string, limit: number, want: number, id: string): Promise<HoldAnswer>;
+  settleTokens(day: string, id: string, spend: number): Promise<void>;
 }
 
 export function gateStub(env: Env, tenant: string): GateApi {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { tokenBudget } from "../llm/budget";
+import { BUDGET_BUSY_RETRY_MS, estimatedCost, tokenBudget } from "../llm/budget";
 import { chat, LlmError, tokensOf } from "../llm/client";
 import { llmProvider } from "../llm/config";
 import { nonRetryable, ToolError } from "./errors";
@@ -22,23 +22,28 @@ export const llmTool = defineTool({
     const provider = llmProvider(env);
     if (!provider)
       throw nonRetryable("No LLM provider is configured (LLM_BASE_URL and LLM_MODEL, or AI)", "llm_unavailable");
-    const budget = tokenBudget(env, tenant);
-    if ((await budget.left()) <= 0) {
-      throw nonRetryable(
-        `budget_exhausted: the tenant's ${budget.limit} LLM tokens for today are spent`,
-        "budget_exhausted",
-      );
+    const maxTokens = max_tokens ?? 512;
+    const held = await tokenBudget(env, tenant).hold(estimatedCost(prompt.length, maxTokens));
+    if (!held.ok) {
+      throw new ToolError(held.message, {
+        retryable: held.code === "budget_busy",
+        code: held.code,
+        ...(held.code === "budget_busy" ? { retryAfterMs: BUDGET_BUSY_RETRY_MS } : {}),
+      });
     }
+    let tokens = 0;
     try {
       const answer = await chat(provider, [{ role: "user", content: prompt }], {
-        maxTokens: max_tokens ?? 512,
+        maxTokens,
         ...(onDelta ? { onDelta } : {}),
       });
-      await budget.spend(tokensOf(answer));
+      tokens = tokensOf(answer);
       return { text: answer.text };
     } catch (err) {
       if (!(err instanceof LlmError)) throw err;
       throw new ToolError(err.message, { retryable: err.retryable, code: err.reason, retryAfterMs: err.retryAfterMs });
+    } finally {
+      await held.settle(tokens);
     }
   },
 });

@@ -132,6 +132,28 @@ describe("what a call costs and when it is retried", () => {
     expect(turn?.data?.tokens as number).toBeGreaterThan(200);
   });
 
+  it("parallel agent steps share the day's budget: together they spend at most it plus one call", async () => {
+    // This project's day is 10000 tokens; each turn reports 3000. Checked one by one, the ten
+    // steps of one run would each see the whole day and spend 30000 together.
+    const key = await apiKeyFor("t-llm-parallel-budget");
+    scriptedProvider({ answer: "done", tokens: 3000 });
+    const steps = Array.from({ length: 10 }, (_, i) => ({
+      step_number: i + 1,
+      tool_name: "agent",
+      tool_input: { goal: `task ${i}` },
+    }));
+    const res = await post(key, { prompt: "ten agents", plan: { steps }, options: { on_failure: "continue" } });
+    const run = await finished((await res.json()) as Run, key);
+    const events = await eventsOf(run.run_id, key);
+    const spent = events.filter((e) => e.type === "agent.turn").reduce((n, e) => n + (e.data?.tokens as number), 0);
+    expect(spent).toBeGreaterThanOrEqual(3000);
+    expect(spent).toBeLessThan(10_000 + 3000);
+    // The steps that found the day spent say so; none ran on a budget others had already taken.
+    const refused = run.execution_log.filter((s) => s.status === "failed");
+    expect(refused.length).toBeGreaterThan(0);
+    for (const s of refused) expect(s.error).toMatch(/budget_(exhausted|busy)/);
+  });
+
   it("a 429 whose Retry-After is long ends the call; the turn's retry waits at least that long", async () => {
     const key = await apiKeyFor("t-llm-retry-after");
     const seen = scriptedProvider({ status: 429, headers: { "Retry-After": "30" } }, { answer: "ok" });
