@@ -72,7 +72,7 @@ export class RunProgress {
     } else if (message.type === "event") {
       this.onEvent(message.event);
     } else {
-      this.lastDelta = (this.lastDelta + (str(message.text) ?? "")).slice(-200);
+      this.lastDelta = ((message.reset === true ? "" : this.lastDelta) + (str(message.text) ?? "")).slice(-200);
     }
     this.drawStatus();
   }

@@ -146,7 +146,15 @@ export const liveMessageSchema = z
     z.object({ type: z.literal("snapshot"), run: runSchema, seq: z.number().int().min(0) }),
     z.object({ type: z.literal("event"), event: runEventSchema }),
     /** v1.1: text an agent or llm step's model is writing now; not an event (not stored, no seq). */
-    z.object({ type: z.literal("delta"), step_number: z.number().int(), text: z.string() }),
+    z.object({
+      type: z.literal("delta"),
+      step_number: z.number().int(),
+      text: z.string(),
+      reset: z
+        .literal(true)
+        .optional()
+        .meta({ description: "v1.1: this text starts a new try of the model's answer: drop the text shown before it" }),
+    }),
   ])
   .meta({ id: "LiveMessage" });
 export type LiveMessage = z.infer<typeof liveMessageSchema>;

@@ -51,7 +51,7 @@ export async function runTurn(
   env: Env,
   tenant: string,
   grant: AttemptGrant,
-  onDelta: (text: string) => void,
+  onDelta: (text: string, reset?: boolean) => void,
 ): Promise<AttemptOutcome> {
   const provider = llmProvider(env);
   if (!provider) {

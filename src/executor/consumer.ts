@@ -44,7 +44,7 @@ async function execute(
   grant: AttemptGrant,
   fault: MessageFault,
   waitUntil: WaitUntil,
-  onDelta: (text: string) => void,
+  onDelta: (text: string, reset?: boolean) => void,
   stop?: AbortSignal,
 ): Promise<AttemptOutcome> {
   const ctx = {
@@ -153,7 +153,7 @@ async function handleMessage(
     if (!grant) return notGranted();
     if (fault.throwBeforeTool) throw new Error("injected fault: consumer crashed before the tool ran");
     const started = Date.now();
-    const deltas = coalesce((text) => calls.stub.delta(step_number, attempt, task, text));
+    const deltas = coalesce((text, reset) => calls.stub.delta(step_number, attempt, task, text, reset));
     const outcome = await execute(env, body, grant, fault, waitUntil, deltas.push, stop.signal);
     await deltas.flush();
     fault.afterTool?.();

@@ -32,10 +32,11 @@ export async function chat(provider: LlmProvider, messages: ChatMessage[], opts:
   const started = Date.now();
   for (let tries = 1; ; tries++) {
     try {
+      const once = { ...opts, ...(opts.onDelta ? { onDelta: firstMarked(opts.onDelta) } : {}) };
       const result =
         provider.kind === "openai"
-          ? await openAiOnce(provider, messages, opts)
-          : await workersAiOnce(provider, messages, opts);
+          ? await openAiOnce(provider, messages, once)
+          : await workersAiOnce(provider, messages, once);
       return { ...result, latency_ms: Date.now() - started, tries };
     } catch (thrown) {
       const err = asLlmError(thrown);
@@ -48,6 +49,15 @@ export async function chat(provider: LlmProvider, messages: ChatMessage[], opts:
       await sleep(Math.max(50, err.retryAfterMs ?? 0, backoffDelay(RETRY, tries, Math.random)));
     }
   }
+}
+
+/** Marks the first piece of text of a try, so that watchers drop what a failed try wrote. */
+function firstMarked(onDelta: (text: string, reset?: boolean) => void): (text: string) => void {
+  let first = true;
+  return (text) => {
+    onDelta(text, first);
+    first = false;
+  };
 }
 
 /** Longest `Retry-After` this loop waits out itself; a longer one ends the call (retryable). */

@@ -31,8 +31,11 @@ export interface ChatOptions {
   /** Ask for JSON matching this schema (structured output). */
   jsonSchema?: object;
   tools?: ToolSpec[];
-  /** Called with each piece of text as the model writes it (the provider streams when set). */
-  onDelta?: (text: string) => void;
+  /**
+   * Called with each piece of text as the model writes it (the provider streams when set).
+   * `reset`: the first piece of a try: what earlier tries wrote is not the answer.
+   */
+  onDelta?: (text: string, reset?: boolean) => void;
 }
 
 export interface ChatResult {

@@ -71,7 +71,7 @@ export interface RunApi {
   reportAttempts(reports: AttemptReport[]): Promise<void>;
   deadLetter(stepNumber: number, attempt: number, reason: string, task?: string): Promise<void>;
   /** Text a model is writing for an attempt, passed on to live watchers (not stored). */
-  delta(stepNumber: number, attempt: number, task: string | undefined, text: string): Promise<void>;
+  delta(stepNumber: number, attempt: number, task: string | undefined, text: string, reset?: boolean): Promise<void>;
   cancel(reason: string, compensate: boolean): Promise<Result<Run>>;
   approve(stepNumber: number, body: ApproveBody): Promise<Result<Run>>;
   reject(stepNumber: number, reason: string | undefined): Promise<Result<Run>>;

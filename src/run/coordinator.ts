@@ -269,14 +269,20 @@ export class RunCoordinator extends DurableObject<Env> implements RunApi {
   }
 
   /** Text a model is writing, passed to watchers while the attempt is current; never stored. */
-  async delta(stepNumber: number, attempt: number, task: string | undefined, text: string): Promise<void> {
+  async delta(
+    stepNumber: number,
+    attempt: number,
+    task: string | undefined,
+    text: string,
+    reset = false,
+  ): Promise<void> {
     const ref = parseTask(stepNumber, task);
     const s = this.state?.steps.get(stepNumber);
     if (!ref || !s || !this.state || isFinished(this.state)) return;
     const current =
       ref.kind === "turn" ? s.agent?.turns.find((t) => t.ref.index === ref.index) : ref.kind === "step" ? s : undefined;
     if (current?.attempt !== attempt || current.phase !== "running") return;
-    broadcastDelta(this.ctx.getWebSockets(), stepNumber, text);
+    broadcastDelta(this.ctx.getWebSockets(), stepNumber, text, reset);
   }
 
   async cancel(reason: string, compensate: boolean): Promise<Result<Run>> {

@@ -50,9 +50,10 @@ export function broadcast(sockets: WebSocket[], events: readonly RunEvent[], ter
   }
 }
 
-/** Text a model is writing now: to every watcher, not stored, no sequence number. */
-export function broadcastDelta(sockets: WebSocket[], stepNumber: number, text: string): void {
-  for (const ws of sockets) send(ws, { type: "delta", step_number: stepNumber, text });
+/** Text a model is writing now: to every watcher, not stored, no sequence number; `reset` starts a new try's text. */
+export function broadcastDelta(sockets: WebSocket[], stepNumber: number, text: string, reset = false): void {
+  for (const ws of sockets)
+    send(ws, { type: "delta", step_number: stepNumber, text, ...(reset ? { reset: true } : {}) });
 }
 
 export function closeNormally(ws: WebSocket): void {

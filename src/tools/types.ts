@@ -21,7 +21,7 @@ export interface ToolContext {
   attempt: number;
   env: Env;
   /** Text the tool is producing now (an LLM streaming its answer), for live watchers; best effort. */
-  onDelta?: (text: string) => void;
+  onDelta?: (text: string, reset?: boolean) => void;
 }
 
 /**

@@ -16,7 +16,7 @@ export type Turn =
   | { answer: string; tokens?: number; chunks?: string[]; usage?: Usage | null }
   | { status: number; headers?: Record<string, string> }
   /** Any answer at all, as the provider sends it (a body of `null`, a stream of odd chunks). */
-  | { respond: () => Response }
+  | { respond: (init?: RequestInit) => Response }
   | "hang";
 
 export interface SeenRequest {
@@ -43,8 +43,8 @@ function sse(events: unknown[]): Response {
   return new Response(text, { headers: { "Content-Type": "text/event-stream" } });
 }
 
-function reply(turn: Exclude<Turn, "hang">, stream: boolean): Response {
-  if ("respond" in turn) return turn.respond();
+function reply(turn: Exclude<Turn, "hang">, stream: boolean, init?: RequestInit): Response {
+  if ("respond" in turn) return turn.respond(init);
   if ("status" in turn) return new Response("upstream says no", { status: turn.status, headers: turn.headers ?? {} });
   const usage = usageOf(turn);
   if ("answer" in turn) {
@@ -100,7 +100,7 @@ export function scriptedProvider(...script: Turn[]): SeenRequest[] {
         init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
       );
     }
-    return reply(turn, body.stream === true);
+    return reply(turn, body.stream === true, init);
   });
   return seen;
 }

@@ -75,7 +75,8 @@ function useLiveRun(client: CraneClient, runId: string) {
               reread(300);
             }
           } else if (msg.type === "delta") {
-            setDeltas((d) => ({ ...d, [msg.step_number]: (d[msg.step_number] ?? "") + msg.text }));
+            // A new try of the model's answer replaces what a failed try wrote.
+            setDeltas((d) => ({ ...d, [msg.step_number]: (msg.reset ? "" : (d[msg.step_number] ?? "")) + msg.text }));
           }
         }
         if (!abort.signal.aborted) {

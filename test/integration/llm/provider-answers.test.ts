@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Run, RunEvent } from "../../../src/contracts/run";
 import { api, waitForRun } from "../../helpers/api";
+import { watch } from "../../helpers/live";
 import { scriptedProvider, type Turn } from "../../helpers/llm";
 import { eventually } from "../../helpers/recovery";
 import { apiKeyFor } from "../../helpers/tenants";
@@ -214,5 +215,54 @@ describe("a turn's tool calls are bounded", () => {
     const run = await finished(await agent(key, { goal: "greet", tools: ["calculator", "calculator", "text"] }), key);
     expect(run.status).toBe("completed");
     expect(seen[0]?.body.tools?.map((t) => t.function.name)).toEqual(["calculator", "text"]);
+  });
+});
+
+describe("live text of a failed try", () => {
+  it("a try that timed out mid-answer is dropped by watchers: the next try's text comes marked reset", async () => {
+    const key = await apiKeyFor("t-llm-delta-reset");
+    const encoder = new TextEncoder();
+    // The first try writes "AAA" and then nothing until the client gives up (300 ms a try here).
+    const stalled: Turn = {
+      respond: (init) =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              init?.signal?.addEventListener("abort", () =>
+                controller.error(new DOMException("aborted", "AbortError")),
+              );
+              controller.enqueue(
+                encoder.encode(`data: ${JSON.stringify({ choices: [{ delta: { content: "AAA" } }] })}\n\n`),
+              );
+            },
+          }),
+          { headers: { "Content-Type": "text/event-stream" } },
+        ),
+    };
+    scriptedProvider(stalled, { answer: "final", chunks: ["fi", "nal"] });
+    const created = await post(key, {
+      prompt: "stream",
+      // The approval holds the run until the watcher is in: the model writes only then.
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "approval", tool_input: { message: "go?" } },
+          { step_number: 2, tool_name: "agent", tool_input: { goal: "say it" }, depends_on: [1] },
+        ],
+      },
+    });
+    const run = (await created.json()) as Run;
+    const { session } = await watch(run.run_id, { headers: { Authorization: `Bearer ${key}` }, timeoutMs: 20_000 });
+    await session.received(1);
+    expect((await api(`/api/v1/runs/${run.run_id}/steps/1/approve`, { method: "POST", key, json: {} })).status).toBe(
+      200,
+    );
+    expect(await session.closed).toBe(1000);
+    const deltas = session.messages.flatMap((m) => (m.type === "delta" ? [m] : []));
+    // What a watcher shows: each reset starts over.
+    const shown = deltas.reduce((text, d) => (d.reset ? "" : text) + d.text, "");
+    expect(shown).toBe("final");
+    expect(deltas.map((d) => d.text).join("")).toBe("AAAfinal");
+    expect(deltas[0]?.reset).toBe(true);
+    expect(deltas.find((d) => d.text.startsWith("fi"))?.reset).toBe(true);
   });
 });

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { coalesce } from "../../src/executor/deltas";
+
+describe("coalesce: a model's streamed text, batched for watchers", () => {
+  it("sends pieces together, in order, and all of them by flush", async () => {
+    const sent: [string, boolean][] = [];
+    const d = coalesce(async (text, reset) => {
+      sent.push([text, reset]);
+    }, 10_000);
+    d.push("The ", true);
+    d.push("answer");
+    await d.flush();
+    d.push(" is 42");
+    await d.flush();
+    expect(sent).toEqual([
+      ["The answer", true],
+      [" is 42", false],
+    ]);
+  });
+
+  it("a new try's first piece drops what the failed try left pending and is sent marked reset", async () => {
+    const sent: [string, boolean][] = [];
+    const d = coalesce(async (text, reset) => {
+      sent.push([text, reset]);
+    }, 10_000);
+    d.push("AAA", true);
+    await d.flush();
+    d.push("BBB");
+    d.push("fi", true);
+    d.push("nal");
+    await d.flush();
+    expect(sent).toEqual([
+      ["AAA", true],
+      ["final", true],
+    ]);
+  });
+});
