@@ -12,7 +12,7 @@ export function coalesce(send: (text: string, reset: boolean) => Promise<void>, 
   let chain: Promise<void> = Promise.resolve();
   const drain = () => {
     timer = null;
-    if (pending === "") return;
+    if (pending === "" && !reset) return;
     const [text, fresh] = [pending, reset];
     pending = "";
     reset = false;

@@ -1,5 +1,6 @@
 import { intVar } from "../config";
 import type { Env } from "../env";
+import { log } from "../observability/log";
 import { gateStub } from "../tenancy/gate";
 
 /** Default LLM tokens a tenant may use per UTC day (`LLM_TOKENS_PER_DAY`). */
@@ -7,6 +8,9 @@ export const DEFAULT_TOKENS_PER_DAY = 1_000_000;
 
 /** When a call refused because others hold what is left is worth retrying. */
 export const BUDGET_BUSY_RETRY_MS = 1000;
+
+/** How long a call waits, and how often it asks again, while calls in flight hold what is left. */
+const BUSY_WAITS = [250, 500, 1000];
 
 const today = (now = Date.now()) => new Date(now).toISOString().slice(0, 10);
 
@@ -32,17 +36,32 @@ export const tokenBudget = (env: Env, tenant: string) => {
   const gate = gateStub(env, tenant);
   return {
     limit,
+    /**
+     * Holds `want` tokens, waiting a moment (about 1.75 s in all) while calls in flight hold what
+     * is left. `settle` never throws: a settle that fails is logged, and the hold lapses.
+     */
     async hold(want: number): Promise<Hold> {
       const id = crypto.randomUUID();
-      const answer = await gate.holdTokens(today(), limit, want, id);
+      const day = today();
+      let answer = await gate.holdTokens(day, limit, want, id);
+      for (const wait of BUSY_WAITS) {
+        if (answer.held || answer.spent) break;
+        await new Promise((r) => setTimeout(r, wait));
+        answer = await gate.holdTokens(day, limit, want, id);
+      }
       if (answer.held) {
         let settled = false;
         return {
           ok: true,
+          // Charged to the day the call was let through on, even when it ends after midnight.
           settle: async (tokens) => {
             if (settled) return;
             settled = true;
-            await gate.settleTokens(today(), id, tokens);
+            try {
+              await gate.settleTokens(day, id, tokens);
+            } catch (err) {
+              log("warn", "could not settle an LLM token hold; it lapses unsettled", { tenant, error: err });
+            }
           },
         };
       }

@@ -30,15 +30,20 @@ export async function chat(provider: LlmProvider, messages: ChatMessage[], opts:
   if (size > MAX_PROMPT_CHARS)
     throw new LlmError("too_large", `Prompt of ${size} characters is over ${MAX_PROMPT_CHARS}`, false);
   const started = Date.now();
+  let tryDelta: ReturnType<typeof firstMarked> | null = null;
   for (let tries = 1; ; tries++) {
     try {
-      const once = { ...opts, ...(opts.onDelta ? { onDelta: firstMarked(opts.onDelta) } : {}) };
+      const marked = opts.onDelta ? firstMarked(opts.onDelta) : null;
+      tryDelta = marked;
+      const once = { ...opts, ...(marked ? { onDelta: marked.onDelta } : {}) };
       const result =
         provider.kind === "openai"
           ? await openAiOnce(provider, messages, once)
           : await workersAiOnce(provider, messages, once);
       return { ...result, latency_ms: Date.now() - started, tries };
     } catch (thrown) {
+      // Watchers drop what a failed try wrote, whether or not another try writes anything.
+      if (tryDelta?.wrote()) opts.onDelta?.("", true);
       const err = asLlmError(thrown);
       err.latency_ms = Date.now() - started;
       err.tries = tries;
@@ -52,11 +57,14 @@ export async function chat(provider: LlmProvider, messages: ChatMessage[], opts:
 }
 
 /** Marks the first piece of text of a try, so that watchers drop what a failed try wrote. */
-function firstMarked(onDelta: (text: string, reset?: boolean) => void): (text: string) => void {
+function firstMarked(onDelta: (text: string, reset?: boolean) => void) {
   let first = true;
-  return (text) => {
-    onDelta(text, first);
-    first = false;
+  return {
+    onDelta: (text: string) => {
+      onDelta(text, first);
+      first = false;
+    },
+    wrote: () => !first,
   };
 }
 

@@ -225,7 +225,14 @@ export async function openAiOnce(p: OpenAi, messages: ChatMessage[], opts: ChatO
     if (controller.signal.aborted && !(err instanceof LlmError && err.reason === "timeout")) {
       throw new LlmError("timeout", `Provider did not answer within ${p.timeoutMs} ms`, true);
     }
-    throw err;
+    if (err instanceof LlmError) throw err;
+    // What is left is the connection failing while the answer was read (every shape of the
+    // answer is checked above): a network failure, which a retry may fix.
+    throw new LlmError(
+      "network",
+      `Provider connection failed: ${err instanceof Error ? err.message : String(err)}`,
+      true,
+    );
   } finally {
     clearTimeout(timer);
   }

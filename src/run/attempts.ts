@@ -137,9 +137,11 @@ export function onStart(
   };
   let input: Record<string, Json>;
   try {
-    // An agent's tool call runs with what the model wrote; steps and compensations may name outputs.
+    // An agent's tool call runs with what the model wrote, and so does its compensation (built by
+    // the call's tool from that input): model-written text never resolves references. Steps and
+    // the plan's compensations may name outputs.
     input =
-      ref.kind === "call" || ref.kind === "turn"
+      ref.kind === "call" || ref.kind === "turn" || (ref.kind === "compensate" && ref.index > 0)
         ? task.template
         : (resolveReferences(task.template, stepOutputs(state)) as Record<string, Json>);
   } catch (err) {

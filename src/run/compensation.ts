@@ -44,7 +44,8 @@ interface Done {
 
 /**
  * What the run's compensation considers, newest success first. A step counts once it succeeded;
- * an agent step whose plan gives it no compensation counts by its tool calls instead, each a
+ * an agent step counts by its tool calls instead (unless it succeeded and the plan gives it a
+ * compensation of its own), each a
  * separate effect (the `todo_store` adds it made), whether the agent step itself succeeded or
  * not: an agent that failed after three adds still made them. A call succeeded before its step
  * ended, and so before any step that depended on it started: newest-first still undoes every
@@ -53,7 +54,9 @@ interface Done {
 function undoables(state: RunState): Done[] {
   const done: Done[] = [];
   for (const s of state.steps.values()) {
-    if (s.agent !== null && !s.step.compensate) {
+    // The plan's own compensation undoes an agent step that succeeded; one that did not succeed
+    // (its compensation would undo an outcome it never had) is undone by its calls.
+    if (s.agent !== null && !(s.step.compensate && s.phase === "succeeded")) {
       for (const c of s.agent?.calls ?? []) {
         if (c.phase === "succeeded" && c.completedSeq !== null)
           done.push({ step: s, call: c, completedSeq: c.completedSeq });
@@ -118,15 +121,14 @@ export function advanceCompensation(state: RunState, ctx: DecideContext): EventD
       return [dispatch(state, task, ctx)];
     return []; // in flight, or backing off until its retry time (in the alarm's schedule)
   }
-  const failed = [
-    ...new Set(comp.order.filter((ref) => findTask(state, ref)?.phase === "failed").map((ref) => ref.step)),
-  ];
+  const failedRefs = comp.order.filter((ref) => findTask(state, ref)?.phase === "failed");
+  const failed = [...new Set(failedRefs.map((ref) => ref.step))];
   return [
     failed.length === 0
       ? { type: "compensation.completed", data: { steps: comp.order.length } }
       : {
           type: "compensation.failed",
-          data: { failed_steps: failed, error: `${failed.length} compensation(s) failed` },
+          data: { failed_steps: failed, error: `${failedRefs.length} compensation(s) failed` },
         },
     { type: comp.ending, data: { error: comp.error } },
   ];

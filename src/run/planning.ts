@@ -1,7 +1,7 @@
 import { BreakerClient } from "../breaker/breaker";
 import type { RunEvent } from "../contracts/run";
 import type { Env } from "../env";
-import { estimatedCost, type Hold, tokenBudget } from "../llm/budget";
+import { estimatedCost, tokenBudget } from "../llm/budget";
 import { llmProvider } from "../llm/config";
 import { PlanValidationError, validatePlan } from "../plan/validate";
 import { type LlmCall, LlmPlanError, PLAN_MAX_TOKENS, planWithLlm, planWithRules } from "../planner";
@@ -89,7 +89,7 @@ export async function planRun(
 
   // The tenant's daily LLM token budget is shared with the llm tool and agent steps: planning holds
   // what its two rounds may cost, waiting a moment for calls in flight to settle.
-  const held = await holdForPlanning(tokenBudget(env, cmd.tenant), cmd.prompt.length);
+  const held = await tokenBudget(env, cmd.tenant).hold(PLANNING_COST(cmd.prompt.length));
   if (!held.ok) {
     const detail = held.message.replace(/^budget_\w+: /, "");
     if (cmd.planner === "llm")
@@ -137,14 +137,3 @@ export async function planRun(
 const PLANNING_COST = (promptChars: number) => 2 * estimatedCost(promptChars + PLANNER_PROMPT_CHARS, PLAN_MAX_TOKENS);
 /** The planner's own instructions and tool list, about (src/planner/llm.ts). */
 const PLANNER_PROMPT_CHARS = 8000;
-/** How long planning waits for calls in flight to leave room in the budget. */
-const BUSY_WAITS = [250, 500, 1000];
-
-async function holdForPlanning(budget: ReturnType<typeof tokenBudget>, promptChars: number): Promise<Hold> {
-  for (let i = 0; ; i++) {
-    const held = await budget.hold(PLANNING_COST(promptChars));
-    const wait = BUSY_WAITS[i];
-    if (held.ok || held.code !== "budget_busy" || wait === undefined) return held;
-    await new Promise((r) => setTimeout(r, wait));
-  }
-}

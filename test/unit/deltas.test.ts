@@ -34,4 +34,16 @@ describe("coalesce: a model's streamed text, batched for watchers", () => {
       ["final", true],
     ]);
   });
+
+  it("sends an empty reset (a failed try's text is gone even if no text follows)", async () => {
+    const sent: [string, boolean][] = [];
+    const d = coalesce(async (text, reset) => {
+      sent.push([text, reset]);
+    }, 10_000);
+    d.push("AAA", true);
+    d.push("", true);
+    await d.flush();
+    await d.flush();
+    expect(sent).toEqual([["", true]]);
+  });
 });

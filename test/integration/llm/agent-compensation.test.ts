@@ -89,7 +89,7 @@ describe("compensation of an agent step's tool calls", () => {
     expect(entries(run).find((e) => e.call === 1)).toMatchObject({ tool_name: "todo_store", status: "succeeded" });
   });
 
-  it("runs a call's compensation once when its first delivery crashes after the delete", async () => {
+  it("recovers a call's compensation whose first delivery crashed after the delete: one success, the todo gone", async () => {
     const key = await apiKeyFor("t-agent-saga-crash");
     const text = unique("agent saga crash");
     scriptedProvider({ tool_calls: [add(text)] }, { answer: "added" });
@@ -106,9 +106,28 @@ describe("compensation of an agent step's tool calls", () => {
     const run = await create(key, [agentStep(), failing]);
     expect(run.status).toBe("failed");
     expect(await todoCount(text)).toBe(0);
-    // The redelivery deleted nothing twice: the compensation succeeded on its second attempt.
-    expect(entries(run)).toMatchObject([{ step_number: 1, call: 1, status: "succeeded", attempts: 2 }]);
+    // Delivered twice (the crash, then its retry), recorded once: the second attempt's success.
+    expect(tasks.length).toBeGreaterThanOrEqual(2);
     expect(tasks.every((t) => t === "compensate:1")).toBe(true);
+    expect(entries(run)).toMatchObject([{ step_number: 1, call: 1, status: "succeeded", attempts: 2 }]);
+    const log = await events(run.run_id, key);
+    expect(log.filter((e) => e.type === "compensation.step_succeeded")).toHaveLength(1);
+  });
+
+  it("undoes by its calls an agent step that failed, even when the plan gives it a compensate", async () => {
+    const key = await apiKeyFor("t-agent-saga-failed-plan");
+    const [text, marker] = [unique("agent saga failed"), unique("agent saga plan undo")];
+    scriptedProvider(
+      { tool_calls: [add(text)] },
+      { tool_calls: [{ name: "text", arguments: { operation: "trim", text: "x" } }] },
+    );
+    const compensate = { tool_name: "todo_store", tool_input: { action: "add", text: marker } };
+    const run = await create(key, [{ ...agentStep({ max_turns: 2 }), compensate }]);
+    expect(run.execution_log[0]?.status).toBe("failed");
+    // The plan's compensation undoes a success the step never had: its calls are undone instead.
+    expect(await todoCount(text)).toBe(0);
+    expect(await todoCount(marker)).toBe(0);
+    expect(entries(run).find((e) => e.call === 1)).toMatchObject({ tool_name: "todo_store", status: "succeeded" });
   });
 
   it("runs the plan's own compensation of an agent step instead of its calls'", async () => {

@@ -1,5 +1,8 @@
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Run, RunEvent } from "../../../src/contracts/run";
+import { chat } from "../../../src/llm/client";
+import { type LlmProvider, llmProvider } from "../../../src/llm/config";
 import { api, waitForRun } from "../../helpers/api";
 import { watch } from "../../helpers/live";
 import { scriptedProvider, type Turn } from "../../helpers/llm";
@@ -261,8 +264,41 @@ describe("live text of a failed try", () => {
     // What a watcher shows: each reset starts over.
     const shown = deltas.reduce((text, d) => (d.reset ? "" : text) + d.text, "");
     expect(shown).toBe("final");
-    expect(deltas.map((d) => d.text).join("")).toBe("AAAfinal");
-    expect(deltas[0]?.reset).toBe(true);
     expect(deltas.find((d) => d.text.startsWith("fi"))?.reset).toBe(true);
+  });
+
+  it("a try that wrote text and failed is followed by an empty reset, even when no try writes again", async () => {
+    const provider = llmProvider(env) as LlmProvider;
+    const encoder = new TextEncoder();
+    // The connection is lost once the first chunk was read.
+    let pulls = 0;
+    const broken: Turn = {
+      respond: () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              if (pulls++ > 0) return controller.error(new TypeError("Network connection lost"));
+              controller.enqueue(
+                encoder.encode(`data: ${JSON.stringify({ choices: [{ delta: { content: "AAA" } }] })}\n\n`),
+              );
+            },
+          }),
+          { headers: { "Content-Type": "text/event-stream" } },
+        ),
+    };
+    // The next try answers with a tool call: it writes no text.
+    const seen = scriptedProvider(broken, { tool_calls: [{ name: "calculator", arguments: { expression: "1" } }] });
+    const pieces: [string, boolean][] = [];
+    const answer = await chat(provider, [{ role: "user", content: "hi" }], {
+      maxTokens: 10,
+      onDelta: (text, reset) => pieces.push([text, reset === true]),
+    });
+    // A connection lost mid-answer is a network failure, retried (it was not retried before).
+    expect(seen).toHaveLength(2);
+    expect(answer.toolCalls.map((c) => c.name)).toEqual(["calculator"]);
+    expect(pieces).toEqual([
+      ["AAA", true],
+      ["", true],
+    ]);
   });
 });
