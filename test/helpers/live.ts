@@ -50,3 +50,32 @@ export async function watch(runId: string, opts: { after?: number; timeoutMs?: n
 
 export const eventsOf = (messages: LiveMessage[]): RunEvent[] =>
   messages.flatMap((m) => (m.type === "event" ? [m.event] : []));
+
+/**
+ * Runs an agent step behind an approval and watches it live until the run ends: the approval
+ * holds the run until the watcher is in, so the model writes only then. Returns what the
+ * watcher received.
+ */
+export async function watchAgentAfterApproval(key: string): Promise<LiveMessage[]> {
+  const created = await api("/api/v1/runs", {
+    method: "POST",
+    key,
+    json: {
+      prompt: "stream",
+      plan: {
+        steps: [
+          { step_number: 1, tool_name: "approval", tool_input: { message: "go?" } },
+          { step_number: 2, tool_name: "agent", tool_input: { goal: "say it" }, depends_on: [1] },
+        ],
+      },
+    },
+  });
+  const { run_id } = (await created.json()) as { run_id: string };
+  const { session } = await watch(run_id, { headers: { Authorization: `Bearer ${key}` }, timeoutMs: 20_000 });
+  await session.received(1); // the snapshot: the watcher is in
+  const approved = await api(`/api/v1/runs/${run_id}/steps/1/approve`, { method: "POST", key, json: {} });
+  if (approved.status !== 200) throw new Error(`approve answered ${approved.status}`);
+  const code = await session.closed;
+  if (code !== 1000) throw new Error(`the stream closed with ${code}`);
+  return session.messages;
+}

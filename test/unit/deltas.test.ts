@@ -1,12 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { coalesce } from "../../src/executor/deltas";
 
+/** A coalescer that records what it sends; it sends only on flush. */
+function recorded() {
+  const sent: [string, boolean][] = [];
+  const d = coalesce(async (text, reset) => {
+    sent.push([text, reset]);
+  }, 10_000);
+  return { sent, d };
+}
+
 describe("coalesce: a model's streamed text, batched for watchers", () => {
   it("sends pieces together, in order, and all of them by flush", async () => {
-    const sent: [string, boolean][] = [];
-    const d = coalesce(async (text, reset) => {
-      sent.push([text, reset]);
-    }, 10_000);
+    const { sent, d } = recorded();
     d.push("The ", true);
     d.push("answer");
     await d.flush();
@@ -19,10 +25,7 @@ describe("coalesce: a model's streamed text, batched for watchers", () => {
   });
 
   it("a new try's first piece drops what the failed try left pending and is sent marked reset", async () => {
-    const sent: [string, boolean][] = [];
-    const d = coalesce(async (text, reset) => {
-      sent.push([text, reset]);
-    }, 10_000);
+    const { sent, d } = recorded();
     d.push("AAA", true);
     await d.flush();
     d.push("BBB");
@@ -36,10 +39,7 @@ describe("coalesce: a model's streamed text, batched for watchers", () => {
   });
 
   it("sends an empty reset (a failed try's text is gone even if no text follows)", async () => {
-    const sent: [string, boolean][] = [];
-    const d = coalesce(async (text, reset) => {
-      sent.push([text, reset]);
-    }, 10_000);
+    const { sent, d } = recorded();
     d.push("AAA", true);
     d.push("", true);
     await d.flush();

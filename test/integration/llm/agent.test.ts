@@ -5,7 +5,7 @@ import type { Run, RunEvent } from "../../../src/contracts/run";
 import { type MessageFault, setFaultInjector } from "../../../src/faults";
 import { api, waitForRun } from "../../helpers/api";
 import { todoCount } from "../../helpers/faults";
-import { eventsOf, watch } from "../../helpers/live";
+import { eventsOf, watchAgentAfterApproval } from "../../helpers/live";
 import { scriptedProvider, type Turn } from "../../helpers/llm";
 import { coordinator, eventually, held } from "../../helpers/recovery";
 import { apiKeyFor } from "../../helpers/tenants";
@@ -179,36 +179,17 @@ describe("agent steps: an LLM tool-use loop inside a run", () => {
   it("streams the answer to live watchers as deltas, in order, before the step succeeds", async () => {
     const key = await apiKeyFor("t-agent-stream");
     scriptedProvider({ answer: "The answer is forty-two.", chunks: ["The ", "answer ", "is ", "forty-two."] });
-    const created = await api("/api/v1/runs", {
-      method: "POST",
-      key,
-      json: {
-        prompt: "stream",
-        // The approval holds the run until a watcher is connected: the model writes only then.
-        plan: {
-          steps: [
-            { step_number: 1, tool_name: "approval", tool_input: { message: "go?" } },
-            { step_number: 2, tool_name: "agent", tool_input: { goal: "say it" }, depends_on: [1] },
-          ],
-        },
-      },
-    });
-    const run = (await created.json()) as Run;
-    const { session } = await watch(run.run_id, { headers: { Authorization: `Bearer ${key}` }, timeoutMs: 20_000 });
-    await session.received(1); // the snapshot: the watcher is in
-    const approved = await api(`/api/v1/runs/${run.run_id}/steps/1/approve`, { method: "POST", key, json: {} });
-    expect(approved.status).toBe(200);
-    expect(await session.closed).toBe(1000);
-    const deltas = session.messages.flatMap((m) => (m.type === "delta" ? [m] : []));
+    const messages = await watchAgentAfterApproval(key);
+    const deltas = messages.flatMap((m) => (m.type === "delta" ? [m] : []));
     expect(deltas.map((d) => d.text).join("")).toBe("The answer is forty-two.");
     expect(deltas.every((d) => d.step_number === 2)).toBe(true);
-    const lastDelta = session.messages.lastIndexOf(deltas.at(-1) as (typeof session.messages)[number]);
-    const success = session.messages.findIndex(
+    const lastDelta = messages.lastIndexOf(deltas.at(-1) as (typeof messages)[number]);
+    const success = messages.findIndex(
       (m) => m.type === "event" && m.event.type === "step.succeeded" && m.event.step_number === 2,
     );
     expect(lastDelta).toBeLessThan(success);
     // Deltas are not events: the log has none, and its sequence numbers stay gap-free.
-    const logged = eventsOf(session.messages);
+    const logged = eventsOf(messages);
     expect(logged.map((e) => e.seq)).toEqual(logged.map((_, i) => (logged[0]?.seq ?? 0) + i));
   });
 });

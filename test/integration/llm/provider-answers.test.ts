@@ -4,7 +4,7 @@ import type { Run, RunEvent } from "../../../src/contracts/run";
 import { chat } from "../../../src/llm/client";
 import { type LlmProvider, llmProvider } from "../../../src/llm/config";
 import { api, waitForRun } from "../../helpers/api";
-import { watch } from "../../helpers/live";
+import { watchAgentAfterApproval } from "../../helpers/live";
 import { scriptedProvider, type Turn } from "../../helpers/llm";
 import { eventually } from "../../helpers/recovery";
 import { apiKeyFor } from "../../helpers/tenants";
@@ -243,24 +243,8 @@ describe("live text of a failed try", () => {
         ),
     };
     scriptedProvider(stalled, { answer: "final", chunks: ["fi", "nal"] });
-    const created = await post(key, {
-      prompt: "stream",
-      // The approval holds the run until the watcher is in: the model writes only then.
-      plan: {
-        steps: [
-          { step_number: 1, tool_name: "approval", tool_input: { message: "go?" } },
-          { step_number: 2, tool_name: "agent", tool_input: { goal: "say it" }, depends_on: [1] },
-        ],
-      },
-    });
-    const run = (await created.json()) as Run;
-    const { session } = await watch(run.run_id, { headers: { Authorization: `Bearer ${key}` }, timeoutMs: 20_000 });
-    await session.received(1);
-    expect((await api(`/api/v1/runs/${run.run_id}/steps/1/approve`, { method: "POST", key, json: {} })).status).toBe(
-      200,
-    );
-    expect(await session.closed).toBe(1000);
-    const deltas = session.messages.flatMap((m) => (m.type === "delta" ? [m] : []));
+    const messages = await watchAgentAfterApproval(key);
+    const deltas = messages.flatMap((m) => (m.type === "delta" ? [m] : []));
     // What a watcher shows: each reset starts over.
     const shown = deltas.reduce((text, d) => (d.reset ? "" : text) + d.text, "");
     expect(shown).toBe("final");
