@@ -1,5 +1,6 @@
 import { ARCHIVE_QUEUE, handleArchiveBatch } from "../archive/consumer";
 import { BreakerClient } from "../breaker/breaker";
+import { healthSignal } from "../breaker/state";
 import { intVar } from "../config";
 import { type StepMessage, stepMessageSchema } from "../contracts/tool";
 import type { Env } from "../env";
@@ -71,9 +72,8 @@ async function execute(
   const outcome: AttemptOutcome = fault.failTool
     ? { ok: false, error: { message: "injected fault: upstream unavailable", retryable: true, code: "transient" } }
     : await runTool(defaultRegistry, grant, ctx, fault.hangMs, stop);
-  // Bad input says nothing about the tool's health; transient failures and timeouts do.
-  const healthy = outcome.ok || !outcome.error.retryable;
-  waitUntil(BreakerClient.report(env, body.tenant, grant.tool_name, healthy, admission.probe));
+  // Bad input and the tenant's own budget say nothing about the tool's health; transient failures and timeouts do.
+  waitUntil(BreakerClient.report(env, body.tenant, grant.tool_name, healthSignal(outcome), admission.probe));
   return outcome;
 }
 

@@ -44,10 +44,20 @@ function firstChoice(choices: unknown): Record<string, unknown> | null {
   return isRecord(first) ? first : null;
 }
 
-/** An `error` object in an answer or a stream chunk (a provider that fails after its 200): a retryable failure. */
+/**
+ * An `error` in an answer or a stream chunk (a provider that fails after its 200): a retryable
+ * failure. Only an error that says something counts — an object with fields, or a non-empty
+ * string; `false`, `0`, `""` or `{}` beside a valid answer are not errors.
+ */
 function providerError(error: unknown): void {
-  if (error === undefined || error === null) return;
-  const message = isRecord(error) && typeof error.message === "string" ? error.message.slice(0, 200) : "unknown";
+  const says = (isRecord(error) && Object.keys(error).length > 0) || (typeof error === "string" && error.length > 0);
+  if (!says) return;
+  const message =
+    typeof error === "string"
+      ? error.slice(0, 200)
+      : typeof error.message === "string"
+        ? error.message.slice(0, 200)
+        : "unknown";
   throw new LlmError("provider_error", `Provider reported an error: ${message}`, true);
 }
 
@@ -60,7 +70,7 @@ function checkAnswer(text: string, toolCalls: ToolCall[], finish: string | null)
   if (finish === "content_filter") {
     throw new LlmError("refused", "Provider refused to answer (finish_reason content_filter)", false);
   }
-  if (text.length === 0 && toolCalls.length === 0) {
+  if (text.trim().length === 0 && toolCalls.length === 0) {
     throw new LlmError("bad_response", "Provider answer is empty: no text and no tool calls", false);
   }
 }

@@ -100,6 +100,16 @@ describe("a provider's answer of the wrong shape is a failed call, never a 500",
     expect(seen).toHaveLength(3);
   });
 
+  it("an answer beside an error field that says nothing (false, 0, empty) is an answer", async () => {
+    const key = await apiKeyFor("t-llm-error-false");
+    for (const error of [false, 0, "", {}, null]) {
+      scriptedProvider(json(JSON.stringify({ error, choices: [{ message: { role: "assistant", content: "fine" } }] })));
+      const run = await finished(await agent(key, { goal: "anything" }), key);
+      expect(run.status, JSON.stringify(error)).toBe("completed");
+      expect(run.result).toMatchObject({ answer: "fine" });
+    }
+  });
+
   it("an empty answer and a content-filter refusal fail the step; neither passes as an empty answer", async () => {
     const key = await apiKeyFor("t-llm-empty");
     const message = (content: string, finish: string) =>
@@ -111,6 +121,7 @@ describe("a provider's answer of the wrong shape is a failed call, never a 500",
       );
     for (const [turn, code] of [
       [message("", "stop"), "bad_response"],
+      [message(" \n ", "stop"), "bad_response"],
       [message("", "content_filter"), "refused"],
       [stream('{"choices":[{"delta":{},"finish_reason":"content_filter"}]}'), "refused"],
       [stream('{"choices":[{"delta":{"content":""}}]}'), "bad_response"],
