@@ -8,7 +8,16 @@ import { backoffDelay } from "./backoff";
 import { canInline, type DecideContext, policyFor } from "./context";
 import type { EventDraft } from "./events";
 import { allTasks, isFinished, type RunState, type StepState } from "./state";
-import { idempotencyKey, iso, TASK_EVENTS, type Task, type TaskRef, taskName } from "./tasks";
+import {
+  BUDGET_BUSY,
+  idempotencyKey,
+  iso,
+  MAX_BUDGET_WAITS,
+  TASK_EVENTS,
+  type Task,
+  type TaskRef,
+  taskName,
+} from "./tasks";
 
 /** The task a reference names, or undefined. */
 export function findTask(state: RunState, ref: TaskRef): Task | undefined {
@@ -73,7 +82,10 @@ export function attemptFailed(state: RunState, task: Task, failure: FailureInfo,
   const events = TASK_EVENTS[task.ref.kind];
   const base = { step_number: task.ref.step, attempt: task.attempt };
   const p = policy(state, task, ctx);
-  if (failure.retryable && task.attempt < p.maxAttempts) {
+  // An attempt that only waited for the tenant's LLM budget does not count against max_attempts
+  // (up to MAX_BUDGET_WAITS of them): near the end of a day, calls take turns instead of failing.
+  const waiting = failure.code === BUDGET_BUSY && task.waits < MAX_BUDGET_WAITS;
+  if (failure.retryable && (waiting || task.attempt - task.waits < p.maxAttempts)) {
     const delay = Math.max(backoffDelay(p.backoff, task.attempt, ctx.random), failure.retry_after_ms ?? 0);
     return [
       {

@@ -111,6 +111,12 @@ export function transitionOf(event: RunEvent): { ref: TaskRef; transition: Trans
   };
 }
 
+/** The failure of an attempt that found the tenant's LLM budget held by its calls in flight: a wait, not a failure. */
+export const BUDGET_BUSY = "budget_busy";
+
+/** How many attempts of one task may wait for the budget before they count: about a minute or more of backoff. */
+export const MAX_BUDGET_WAITS = 30;
+
 /** Where a task is; a step adds `waiting` (a control wait) to these. */
 export type TaskPhase = "pending" | "queued" | "running" | "backoff" | "succeeded" | "failed" | "skipped" | "cancelled";
 
@@ -132,6 +138,8 @@ export interface Task {
   deadlineAt: number | null;
   /** Epoch ms at which the next attempt may be dispatched. */
   retryAt: number | null;
+  /** Attempts that only waited for the tenant's LLM budget (`budget_busy`): they do not count against `max_attempts`. */
+  waits: number;
   output: Json;
   error: string | null;
   startedAt: string | null;
@@ -148,6 +156,7 @@ export function newTask(ref: TaskRef, tool: string, template: Record<string, Jso
     attempt: 0,
     deadlineAt: null,
     retryAt: null,
+    waits: 0,
     output: null,
     error: null,
     startedAt: null,
@@ -210,6 +219,7 @@ export function applyTransition(task: Task, transition: Transition, event: RunEv
       finish(task, "failed", event.at);
       break;
     case "retry":
+      if (d.reason === BUDGET_BUSY) task.waits += 1;
       task.phase = "backoff";
       task.error = typeof d.error === "string" ? d.error : task.error;
       task.deadlineAt = null;

@@ -4,9 +4,10 @@ import { messageGrant, nextWake, onResult, onStart } from "../../src/run/attempt
 import { backoffDelay } from "../../src/run/backoff";
 import { DEFAULT_GRACE } from "../../src/run/context";
 import { reduce } from "../../src/run/state";
-import { parseTask, type TaskRef } from "../../src/run/tasks";
+import { MAX_BUDGET_WAITS, parseTask, type TaskRef } from "../../src/run/tasks";
 import { transition } from "../../src/run/transition";
 import { toRun } from "../../src/run/view";
+import type { AttemptOutcome } from "../../src/tools/types";
 import { harness, label, OPTIONS, step } from "../helpers/core";
 
 const POLICY = { max_attempts: 3, base_delay_ms: 200, factor: 2, max_delay_ms: 10_000 };
@@ -90,6 +91,43 @@ describe("run state: a fold of its events", () => {
     expect(h.tick(50)).toEqual(["step.dispatched#1.2"]);
     expect(h.succeed(1, 5, 2)).toEqual(["step.started#1.2", "step.succeeded#1.2", "run.completed"]);
     expect(toRun(h.state).execution_log[0]).toMatchObject({ attempts: 2, status: "succeeded", output: 5 });
+  });
+
+  it("an attempt that only waited for the tenant's LLM budget does not count against max_attempts", () => {
+    const h = harness([step(1)], { options: { max_attempts: 1 } });
+    h.plan();
+    const busy: AttemptOutcome = {
+      ok: false,
+      error: { message: "budget_busy: held", retryable: true, code: "budget_busy", retry_after_ms: 1000 },
+    };
+    let attempt = 1;
+    // Up to MAX_BUDGET_WAITS waits are retried, whatever max_attempts says…
+    for (; attempt <= MAX_BUDGET_WAITS; attempt++) {
+      h.start(1, attempt);
+      expect(h.finish(1, attempt, busy)).toEqual([`step.retry_scheduled#1.${attempt}`]);
+      expect(h.tick(3_600_000)).toEqual([`step.dispatched#1.${attempt + 1}`]);
+    }
+    expect(h.state.steps.get(1)?.waits).toBe(MAX_BUDGET_WAITS);
+    // …and the fold of the log says the same.
+    expect(reduce(h.log)?.steps.get(1)?.waits).toBe(MAX_BUDGET_WAITS);
+    // A real failure then counts as the step's one attempt.
+    expect(h.fail(1, true, attempt)).toEqual([`step.started#1.${attempt}`, `step.failed#1.${attempt}`, "run.failed"]);
+  });
+
+  it("a budget wait beyond MAX_BUDGET_WAITS counts like any failure", () => {
+    const h = harness([step(1)], { options: { max_attempts: 1 } });
+    h.plan();
+    const busy: AttemptOutcome = {
+      ok: false,
+      error: { message: "budget_busy: held", retryable: true, code: "budget_busy" },
+    };
+    for (let attempt = 1; attempt <= MAX_BUDGET_WAITS; attempt++) {
+      h.start(1, attempt);
+      h.finish(1, attempt, busy);
+      h.tick(3_600_000);
+    }
+    h.start(1, MAX_BUDGET_WAITS + 1);
+    expect(h.finish(1, MAX_BUDGET_WAITS + 1, busy)).toEqual([`step.failed#1.${MAX_BUDGET_WAITS + 1}`, "run.failed"]);
   });
 
   it("fails a step at once on a non-retryable error and fails the run fast", () => {
