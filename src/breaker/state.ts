@@ -61,13 +61,10 @@ export function recordOutcome(s: BreakerState, ok: boolean, now: number, cfg: Br
 }
 
 /**
- * Failures that say nothing about a tool's upstream: the tenant's own LLM budget (spent, or held by
- * its calls in flight) refused the call before it was made. Bad input (not retryable) says nothing
- * either; transient failures and timeouts do.
+ * Whether an attempt's outcome tells the tool's breaker that the tool is healthy: a success, bad
+ * input (not retryable) and an attempt that only waited for the tenant's own limit (`waited`) say
+ * nothing against it; transient failures and timeouts do.
  */
-const NOT_ABOUT_THE_UPSTREAM: ReadonlySet<string> = new Set(["budget_busy", "budget_exhausted"]);
-
-/** Whether an attempt's outcome tells the tool's breaker that the tool is healthy. */
 export const healthSignal = (
-  outcome: { ok: true } | { ok: false; error: { retryable: boolean; code: string } },
-): boolean => outcome.ok || !outcome.error.retryable || NOT_ABOUT_THE_UPSTREAM.has(outcome.error.code);
+  outcome: { ok: true } | { ok: false; error: { retryable: boolean; waited?: true } },
+): boolean => outcome.ok || !outcome.error.retryable || outcome.error.waited === true;

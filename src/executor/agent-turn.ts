@@ -1,11 +1,10 @@
 import type { Json } from "../contracts/common";
 import { LIMITS } from "../contracts/limits";
 import type { Env } from "../env";
-import { BUDGET_BUSY_RETRY_MS, estimatedCost, type Hold, tokenBudget } from "../llm/budget";
+import { estimatedCost, tokenBudget } from "../llm/budget";
 import { type ChatMessage, chat, LlmError, type ToolSpec, tokensOf } from "../llm/client";
 import { llmProvider } from "../llm/config";
 import { MAX_CALLS_PER_TURN } from "../tools/agent";
-import type { FailureInfo } from "../tools/errors";
 import { outputBytes } from "../tools/run";
 import type { AttemptGrant, AttemptOutcome } from "../tools/types";
 
@@ -69,7 +68,7 @@ export async function runTurn(
   const held = await tokenBudget(env, tenant).hold(
     estimatedCost(JSON.stringify(messages).length + JSON.stringify(turn.tools).length, turn.max_tokens),
   );
-  if (!held.ok) return { ok: false, error: budgetRefusal(held) };
+  if (!held.ok) return { ok: false, error: held.refusal };
   let tokens = 0;
   try {
     const answer = await chat(provider, messages, { maxTokens: turn.max_tokens, tools: turn.tools, onDelta });
@@ -104,11 +103,4 @@ export async function runTurn(
   } finally {
     await held.settle(tokens);
   }
-}
-
-/** A turn the budget refused: for good when the day is spent; retried soon while others hold what is left. */
-function budgetRefusal(held: Extract<Hold, { ok: false }>): FailureInfo {
-  return held.code === "budget_busy"
-    ? { message: held.message, retryable: true, code: held.code, retry_after_ms: BUDGET_BUSY_RETRY_MS }
-    : { message: held.message, retryable: false, code: held.code };
 }

@@ -72,7 +72,6 @@ async function execute(
   const outcome: AttemptOutcome = fault.failTool
     ? { ok: false, error: { message: "injected fault: upstream unavailable", retryable: true, code: "transient" } }
     : await runTool(defaultRegistry, grant, ctx, fault.hangMs, stop);
-  // Bad input and the tenant's own budget say nothing about the tool's health; transient failures and timeouts do.
   waitUntil(BreakerClient.report(env, body.tenant, grant.tool_name, healthSignal(outcome), admission.probe));
   return outcome;
 }

@@ -2,28 +2,34 @@ import { intVar } from "../config";
 import type { Env } from "../env";
 import { log } from "../observability/log";
 import { gateStub } from "../tenancy/gate";
+import { CHARS_PER_TOKEN } from "./types";
 
 /** Default LLM tokens a tenant may use per UTC day (`LLM_TOKENS_PER_DAY`). */
 export const DEFAULT_TOKENS_PER_DAY = 1_000_000;
 
 /** When a call refused because others hold what is left is worth retrying. */
-export const BUDGET_BUSY_RETRY_MS = 1000;
+const BUDGET_BUSY_RETRY_MS = 1000;
 
 /** How long a call waits, and how often it asks again, while calls in flight hold what is left. */
 const BUSY_WAITS = [250, 500, 1000];
 
 const today = (now = Date.now()) => new Date(now).toISOString().slice(0, 10);
 
-/** About how many characters make a token: a call's hold is estimated with it. */
-const CHARS_PER_TOKEN = 4;
-
 /** What a call may cost: its prompt (characters / 4) and all it may write. */
 export const estimatedCost = (promptChars: number, maxTokens: number): number =>
   Math.ceil(promptChars / CHARS_PER_TOKEN) + maxTokens;
 
-export type Hold =
-  | { ok: true; settle: (tokens: number) => Promise<void> }
-  | { ok: false; code: "budget_exhausted" | "budget_busy"; message: string };
+/** Why the budget refused a call, as the attempt that asked records it (a `FailureInfo`). */
+export interface BudgetRefusal {
+  message: string;
+  code: "budget_exhausted" | "budget_busy";
+  /** Spent: for good. Busy: retried after `BUDGET_BUSY_RETRY_MS`, an attempt that only waited. */
+  retryable: boolean;
+  retry_after_ms?: number;
+  waited?: true;
+}
+
+export type Hold = { ok: true; settle: (tokens: number) => Promise<void> } | { ok: false; refusal: BudgetRefusal };
 
 /**
  * A tenant's daily LLM token budget, kept by its gate and shared by the planner, the `llm` tool
@@ -65,17 +71,20 @@ export const tokenBudget = (env: Env, tenant: string) => {
           },
         };
       }
-      return answer.spent
+      const refusal: BudgetRefusal = answer.spent
         ? {
-            ok: false,
-            code: "budget_exhausted",
             message: `budget_exhausted: the tenant's ${limit} LLM tokens for today are spent`,
+            code: "budget_exhausted",
+            retryable: false,
           }
         : {
-            ok: false,
-            code: "budget_busy",
             message: `budget_busy: calls in flight hold the ${answer.left} LLM tokens left of the tenant's ${limit} for today`,
+            code: "budget_busy",
+            retryable: true,
+            retry_after_ms: BUDGET_BUSY_RETRY_MS,
+            waited: true,
           };
+      return { ok: false, refusal };
     },
   };
 };

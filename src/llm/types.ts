@@ -120,8 +120,8 @@ export const tokensOf = (r: Pick<ChatResult, "usage">): number =>
   (tokenCount(r.usage?.prompt_tokens, MAX_PROMPT_TOKENS) ?? 0) +
   (tokenCount(r.usage?.completion_tokens, MAX_PROMPT_TOKENS) ?? 0);
 
-/** About how many characters make a token, for a call whose provider reports no usage. */
-const CHARS_PER_TOKEN = 4;
+/** About how many characters make a token: what a call without reported usage is charged, and what a call holds. */
+export const CHARS_PER_TOKEN = 4;
 
 /**
  * What a call is charged: the provider's counts (`usageOf`), and where it reported none (no

@@ -7,27 +7,15 @@ import { agentTurnContext } from "./agent";
 import { backoffDelay } from "./backoff";
 import { canInline, type DecideContext, policyFor } from "./context";
 import type { EventDraft } from "./events";
-import { allTasks, isFinished, type RunState, type StepState } from "./state";
-import {
-  BUDGET_BUSY,
-  idempotencyKey,
-  iso,
-  MAX_BUDGET_WAITS,
-  TASK_EVENTS,
-  type Task,
-  type TaskRef,
-  taskName,
-} from "./tasks";
+import { allTasks, isFinished, type RunState, type StepState, undoneBy } from "./state";
+import { idempotencyKey, iso, MAX_WAITS, TASK_EVENTS, type Task, type TaskRef, taskName } from "./tasks";
 
 /** The task a reference names, or undefined. */
 export function findTask(state: RunState, ref: TaskRef): Task | undefined {
   const s = state.steps.get(ref.step);
   if (!s) return undefined;
   if (ref.kind === "step") return s as unknown as Task;
-  if (ref.kind === "compensate") {
-    if (ref.index === 0) return s.compensation ?? undefined;
-    return s.agent?.calls.find((c) => c.ref.index === ref.index)?.compensation ?? undefined;
-  }
+  if (ref.kind === "compensate") return undoneBy(s, ref.index)?.compensation ?? undefined;
   const list: Task[] = (ref.kind === "turn" ? s.agent?.turns : s.agent?.calls) ?? [];
   return list.find((t) => t.ref.index === ref.index);
 }
@@ -82,10 +70,10 @@ export function attemptFailed(state: RunState, task: Task, failure: FailureInfo,
   const events = TASK_EVENTS[task.ref.kind];
   const base = { step_number: task.ref.step, attempt: task.attempt };
   const p = policy(state, task, ctx);
-  // An attempt that only waited for the tenant's LLM budget does not count against max_attempts
-  // (up to MAX_BUDGET_WAITS of them): near the end of a day, calls take turns instead of failing.
-  const waiting = failure.code === BUDGET_BUSY && task.waits < MAX_BUDGET_WAITS;
-  if (failure.retryable && (waiting || task.attempt - task.waits < p.maxAttempts)) {
+  // An attempt that only waited (for the tenant's LLM budget) does not count against max_attempts,
+  // up to MAX_WAITS of them: near the end of a day, calls take turns instead of failing.
+  const waited = failure.waited === true && task.waits < MAX_WAITS;
+  if (failure.retryable && (waited || task.attempt - task.waits < p.maxAttempts)) {
     const delay = Math.max(backoffDelay(p.backoff, task.attempt, ctx.random), failure.retry_after_ms ?? 0);
     return [
       {
@@ -97,6 +85,7 @@ export function attemptFailed(state: RunState, task: Task, failure: FailureInfo,
           retry_at: iso(ctx.now + delay),
           reason: failure.code,
           error: failure.message,
+          ...(waited ? { waited: true } : {}),
         },
       },
     ];

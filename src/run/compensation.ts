@@ -6,25 +6,12 @@ import type { EventDraft } from "./events";
 import type { AgentCall, RunState, StepState } from "./state";
 import { DONE } from "./tasks";
 
-/** What a compensation ordering needs of a succeeded step. */
-export interface Undoable {
-  step_number: number;
-  /** The sequence number of its success: later successes are undone first. */
-  completedSeq: number;
-  depends_on: readonly number[];
-}
-
 /**
- * The order in which succeeded steps are undone: newest success first. A step starts only after
- * every step it depends on succeeded, so its success always comes later in the log than theirs:
- * newest-first therefore undoes every dependant before what it depended on, whatever the shape
- * of the DAG (diamonds, independent branches) — the property the unit tests check.
+ * Newest success first: the order of every undo (steps and agent calls alike). A step starts only
+ * after every step it depends on succeeded, so its success always comes later in the log than
+ * theirs: newest-first therefore undoes every dependant before what it depended on, whatever the
+ * shape of the DAG (diamonds, independent branches) — the property the unit tests check.
  */
-export function compensationOrder(steps: readonly Undoable[]): number[] {
-  return newestFirst(steps).map((s) => s.step_number);
-}
-
-/** Newest success first: the order of every undo (steps and agent calls alike). */
 export const newestFirst = <T extends { completedSeq: number }>(items: readonly T[]): T[] =>
   [...items].sort((a, b) => b.completedSeq - a.completedSeq);
 

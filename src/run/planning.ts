@@ -91,11 +91,12 @@ export async function planRun(
   // what its two rounds may cost, waiting a moment for calls in flight to settle.
   const held = await tokenBudget(env, cmd.tenant).hold(PLANNING_COST(cmd.prompt.length));
   if (!held.ok) {
-    const detail = held.message.replace(/^budget_\w+: /, "");
+    const { code, message } = held.refusal;
+    const detail = message.replace(/^budget_\w+: /, "");
     if (cmd.planner === "llm")
-      return [{ type: "run.failed", data: { error: `LLM planner failed (${held.code}): ${detail}` } }];
+      return [{ type: "run.failed", data: { error: `LLM planner failed (${code}): ${detail}` } }];
     return [
-      { type: "plan.fallback", data: { from: "llm", to: "rules", reason: held.code, detail } },
+      { type: "plan.fallback", data: { from: "llm", to: "rules", reason: code, detail } },
       rulesPlan(cmd, registry, true),
     ];
   }

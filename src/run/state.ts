@@ -123,15 +123,16 @@ function newStep(step: PlanStep): StepState {
   };
 }
 
+/** What a compensation of `index` undoes: the step itself (0), or the step's agent call `index`. */
+export function undoneBy(s: StepState | undefined, index: number): StepState | AgentCall | undefined {
+  return index === 0 ? s : s?.agent?.calls.find((c) => c.ref.index === index);
+}
+
 /** The task an attempt event moves: the step itself, its compensation, or an agent turn or call. */
 function taskFor(s: StepState, event: RunEvent, kind: string, index: number): Task | undefined {
   const d = event.data ?? {};
   if (kind === "step") return s as unknown as Task;
-  if (kind === "compensate") {
-    return (
-      (index === 0 ? s.compensation : s.agent?.calls.find((c) => c.ref.index === index)?.compensation) ?? undefined
-    );
-  }
+  if (kind === "compensate") return undoneBy(s, index)?.compensation ?? undefined;
   s.agent ??= { turns: [], calls: [], tokens: 0 };
   const list: Task[] = kind === "turn" ? s.agent.turns : s.agent.calls;
   const found = list.find((t) => t.ref.index === index);
@@ -260,7 +261,7 @@ export function apply(state: RunState, event: RunEvent): void {
       for (const entry of (d.steps as Entry[] | undefined) ?? []) {
         const target = state.steps.get(entry.step_number);
         const ref: TaskRef = { step: entry.step_number, kind: "compensate", index: entry.call ?? 0 };
-        const owner = ref.index === 0 ? target : target?.agent?.calls.find((c) => c.ref.index === ref.index);
+        const owner = undoneBy(target, ref.index);
         if (!owner) continue;
         owner.compensation = newTask(ref, entry.tool_name, entry.tool_input);
         state.compensation.order.push(ref);
@@ -268,8 +269,7 @@ export function apply(state: RunState, event: RunEvent): void {
       break;
     }
     case "compensation.step_skipped": {
-      const call = num(d.call);
-      const owner = call === null ? s : s?.agent?.calls.find((c) => c.ref.index === call);
+      const owner = undoneBy(s, num(d.call) ?? 0);
       if (owner) owner.compensationSkipped = str(d.reason) ?? "no compensation";
       break;
     }

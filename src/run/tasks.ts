@@ -111,11 +111,8 @@ export function transitionOf(event: RunEvent): { ref: TaskRef; transition: Trans
   };
 }
 
-/** The failure of an attempt that found the tenant's LLM budget held by its calls in flight: a wait, not a failure. */
-export const BUDGET_BUSY = "budget_busy";
-
-/** How many attempts of one task may wait for the budget before they count: about a minute or more of backoff. */
-export const MAX_BUDGET_WAITS = 30;
+/** How many attempts of one task may only wait (`FailureInfo.waited`) before they count against `max_attempts`. */
+export const MAX_WAITS = 30;
 
 /** Where a task is; a step adds `waiting` (a control wait) to these. */
 export type TaskPhase = "pending" | "queued" | "running" | "backoff" | "succeeded" | "failed" | "skipped" | "cancelled";
@@ -138,7 +135,7 @@ export interface Task {
   deadlineAt: number | null;
   /** Epoch ms at which the next attempt may be dispatched. */
   retryAt: number | null;
-  /** Attempts that only waited for the tenant's LLM budget (`budget_busy`): they do not count against `max_attempts`. */
+  /** Attempts that only waited (`FailureInfo.waited`, such as `budget_busy`): they do not count against `max_attempts`. */
   waits: number;
   output: Json;
   error: string | null;
@@ -219,7 +216,7 @@ export function applyTransition(task: Task, transition: Transition, event: RunEv
       finish(task, "failed", event.at);
       break;
     case "retry":
-      if (d.reason === BUDGET_BUSY) task.waits += 1;
+      if (d.waited === true) task.waits += 1;
       task.phase = "backoff";
       task.error = typeof d.error === "string" ? d.error : task.error;
       task.deadlineAt = null;

@@ -3,7 +3,7 @@ import type { Compensation } from "../contracts/recovery";
 import type { ExecutionLogEntry, Run, StepStatus } from "../contracts/run";
 import { findTask } from "./attempts";
 import { newestFirst } from "./compensation";
-import type { Phase, RunState, StepState } from "./state";
+import { type Phase, type RunState, type StepState, undoneBy } from "./state";
 import type { Task } from "./tasks";
 
 const STATUS: Record<Phase, StepStatus> = {
@@ -84,8 +84,7 @@ function compensation(state: RunState): Compensation | null {
   for (const ref of state.compensation.order) {
     const t = findTask(state, ref);
     if (!t) continue;
-    const s = state.steps.get(ref.step);
-    const undone = ref.index === 0 ? s : s?.agent?.calls.find((c) => c.ref.index === ref.index);
+    const undone = undoneBy(state.steps.get(ref.step), ref.index);
     const status = t.phase === "queued" ? "pending" : t.phase === "backoff" ? "running" : t.phase;
     entries.push({
       completedSeq: undone?.completedSeq ?? 0,

@@ -8,15 +8,18 @@ export class ToolError extends Error {
   readonly code: string;
   /** The earliest a retry is useful (an upstream's `Retry-After`), or undefined. */
   readonly retryAfterMs: number | undefined;
+  /** The tool never ran: it waited for a limit the tenant shares (see `FailureInfo.waited`). */
+  readonly waited: boolean;
   constructor(
     message: string,
-    opts: { retryable: boolean; code?: string; cause?: unknown; retryAfterMs?: number | null },
+    opts: { retryable: boolean; code?: string; cause?: unknown; retryAfterMs?: number | null; waited?: boolean },
   ) {
     super(message, { cause: opts.cause });
     this.name = "ToolError";
     this.retryable = opts.retryable;
     this.code = opts.code ?? (opts.retryable ? "transient" : "invalid_input");
     this.retryAfterMs = opts.retryAfterMs ?? undefined;
+    this.waited = opts.waited === true;
   }
 }
 
@@ -31,6 +34,12 @@ export interface FailureInfo {
   code: string;
   /** The earliest useful retry (an open circuit breaker's cooldown); the backoff never goes below it. */
   retry_after_ms?: number;
+  /**
+   * The attempt did nothing but wait for a limit the tenant shares (its LLM budget, held by its
+   * calls in flight): it does not count against `max_attempts` (up to `MAX_WAITS` such attempts)
+   * and says nothing about the tool's health.
+   */
+  waited?: true;
 }
 
 /** Classifies anything thrown by a tool into a recorded failure. */
@@ -41,6 +50,7 @@ export function classifyError(err: unknown): FailureInfo {
       retryable: err.retryable,
       code: err.code,
       ...(err.retryAfterMs === undefined ? {} : { retry_after_ms: err.retryAfterMs }),
+      ...(err.waited ? { waited: true as const } : {}),
     };
   }
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BUDGET_BUSY_RETRY_MS, estimatedCost, tokenBudget } from "../llm/budget";
+import { estimatedCost, tokenBudget } from "../llm/budget";
 import { chat, LlmError, tokensOf } from "../llm/client";
 import { llmProvider } from "../llm/config";
 import { nonRetryable, ToolError } from "./errors";
@@ -25,11 +25,8 @@ export const llmTool = defineTool({
     const maxTokens = max_tokens ?? 512;
     const held = await tokenBudget(env, tenant).hold(estimatedCost(prompt.length, maxTokens));
     if (!held.ok) {
-      throw new ToolError(held.message, {
-        retryable: held.code === "budget_busy",
-        code: held.code,
-        ...(held.code === "budget_busy" ? { retryAfterMs: BUDGET_BUSY_RETRY_MS } : {}),
-      });
+      const { message, retryable, code, retry_after_ms, waited } = held.refusal;
+      throw new ToolError(message, { retryable, code, retryAfterMs: retry_after_ms, waited });
     }
     let tokens = 0;
     try {

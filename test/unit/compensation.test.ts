@@ -5,7 +5,7 @@ import type { Plan, PlanStep } from "../../src/contracts/plan";
 import type { ExecutionLogEntry, StepStatus } from "../../src/contracts/run";
 import { downstreamOf, rerunPlanInput, reusableOutputs } from "../../src/plan/rerun";
 import { nextWake } from "../../src/run/attempts";
-import { compensationOrder, type Undoable } from "../../src/run/compensation";
+import { newestFirst } from "../../src/run/compensation";
 import type { RunEvent } from "../../src/run/events";
 import { reduce } from "../../src/run/state";
 import { idempotencyKey, parseTask, type TaskRef, taskName } from "../../src/run/tasks";
@@ -55,6 +55,16 @@ function ancestors(dag: Dag, n: number): Set<number> {
   }
   return seen;
 }
+
+/** What the undo order sees of a succeeded step. */
+interface Undoable {
+  step_number: number;
+  completedSeq: number;
+  depends_on: readonly number[];
+}
+
+/** The step numbers in the order the run's compensation undoes them (`newestFirst`, as `startCompensation` orders). */
+const compensationOrder = (steps: readonly Undoable[]): number[] => newestFirst(steps).map((s) => s.step_number);
 
 /**
  * Simulates execution: at each point one of the ready steps (all dependencies completed) completes,

@@ -4,7 +4,7 @@ import { messageGrant, nextWake, onResult, onStart } from "../../src/run/attempt
 import { backoffDelay } from "../../src/run/backoff";
 import { DEFAULT_GRACE } from "../../src/run/context";
 import { reduce } from "../../src/run/state";
-import { MAX_BUDGET_WAITS, parseTask, type TaskRef } from "../../src/run/tasks";
+import { MAX_WAITS, parseTask, type TaskRef } from "../../src/run/tasks";
 import { transition } from "../../src/run/transition";
 import { toRun } from "../../src/run/view";
 import type { AttemptOutcome } from "../../src/tools/types";
@@ -98,36 +98,36 @@ describe("run state: a fold of its events", () => {
     h.plan();
     const busy: AttemptOutcome = {
       ok: false,
-      error: { message: "budget_busy: held", retryable: true, code: "budget_busy", retry_after_ms: 1000 },
+      error: { message: "budget_busy: held", retryable: true, code: "budget_busy", retry_after_ms: 1000, waited: true },
     };
     let attempt = 1;
-    // Up to MAX_BUDGET_WAITS waits are retried, whatever max_attempts says…
-    for (; attempt <= MAX_BUDGET_WAITS; attempt++) {
+    // Up to MAX_WAITS waits are retried, whatever max_attempts says…
+    for (; attempt <= MAX_WAITS; attempt++) {
       h.start(1, attempt);
       expect(h.finish(1, attempt, busy)).toEqual([`step.retry_scheduled#1.${attempt}`]);
       expect(h.tick(3_600_000)).toEqual([`step.dispatched#1.${attempt + 1}`]);
     }
-    expect(h.state.steps.get(1)?.waits).toBe(MAX_BUDGET_WAITS);
+    expect(h.state.steps.get(1)?.waits).toBe(MAX_WAITS);
     // …and the fold of the log says the same.
-    expect(reduce(h.log)?.steps.get(1)?.waits).toBe(MAX_BUDGET_WAITS);
+    expect(reduce(h.log)?.steps.get(1)?.waits).toBe(MAX_WAITS);
     // A real failure then counts as the step's one attempt.
     expect(h.fail(1, true, attempt)).toEqual([`step.started#1.${attempt}`, `step.failed#1.${attempt}`, "run.failed"]);
   });
 
-  it("a budget wait beyond MAX_BUDGET_WAITS counts like any failure", () => {
+  it("a budget wait beyond MAX_WAITS counts like any failure", () => {
     const h = harness([step(1)], { options: { max_attempts: 1 } });
     h.plan();
     const busy: AttemptOutcome = {
       ok: false,
-      error: { message: "budget_busy: held", retryable: true, code: "budget_busy" },
+      error: { message: "budget_busy: held", retryable: true, code: "budget_busy", waited: true },
     };
-    for (let attempt = 1; attempt <= MAX_BUDGET_WAITS; attempt++) {
+    for (let attempt = 1; attempt <= MAX_WAITS; attempt++) {
       h.start(1, attempt);
       h.finish(1, attempt, busy);
       h.tick(3_600_000);
     }
-    h.start(1, MAX_BUDGET_WAITS + 1);
-    expect(h.finish(1, MAX_BUDGET_WAITS + 1, busy)).toEqual([`step.failed#1.${MAX_BUDGET_WAITS + 1}`, "run.failed"]);
+    h.start(1, MAX_WAITS + 1);
+    expect(h.finish(1, MAX_WAITS + 1, busy)).toEqual([`step.failed#1.${MAX_WAITS + 1}`, "run.failed"]);
   });
 
   it("fails a step at once on a non-retryable error and fails the run fast", () => {

@@ -46,7 +46,6 @@ export const RESPONSE_HEADERS = {
   },
 };
 export const headerRef = (name: keyof typeof RESPONSE_HEADERS) => ({ $ref: `#/components/headers/${name}` });
-const ref = headerRef;
 
 /** The `Idempotency-Key` request header, described once under `components/parameters` (app.ts). */
 export const IDEMPOTENCY_KEY_PARAMETER: { $ref: string } = { $ref: "#/components/parameters/IdempotencyKey" };
@@ -59,11 +58,11 @@ function headersFor(kind: "tenant" | "admin" | "public", status: number, idempot
     // first), and leaves a WebSocket's 101 as it is.
     (kind === "tenant" && status >= 200 && status !== 401 && status !== 413);
   return {
-    "X-Request-Id": ref("RequestId"),
-    traceparent: ref("Traceparent"),
-    ...(limited ? { "RateLimit-Policy": ref("RateLimitPolicy"), RateLimit: ref("RateLimit") } : {}),
-    ...(status === 429 ? { "Retry-After": ref("RetryAfter") } : {}),
-    ...(idempotent && status >= 200 && status < 300 ? { "Idempotent-Replayed": ref("IdempotentReplayed") } : {}),
+    "X-Request-Id": headerRef("RequestId"),
+    traceparent: headerRef("Traceparent"),
+    ...(limited ? { "RateLimit-Policy": headerRef("RateLimitPolicy"), RateLimit: headerRef("RateLimit") } : {}),
+    ...(status === 429 ? { "Retry-After": headerRef("RetryAfter") } : {}),
+    ...(idempotent && status >= 200 && status < 300 ? { "Idempotent-Replayed": headerRef("IdempotentReplayed") } : {}),
   };
 }
 
